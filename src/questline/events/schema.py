@@ -42,7 +42,13 @@ CORE: dict[str, pl.DataType] = {
 EVENT_SCHEMA = pl.Schema({**CORE, **ATTRIBUTES})
 
 REJECT_SCHEMA = pl.Schema(
-    {"source": pl.String(), "location": pl.String(), "record": pl.Int64(), "raw": pl.String(), "reason": pl.String()}
+    {
+        "source": pl.String(),
+        "location": pl.String(),
+        "record": pl.Int64(),
+        "raw": pl.String(),
+        "reason": pl.String(),
+    }
 )
 
 

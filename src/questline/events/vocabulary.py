@@ -45,7 +45,12 @@ EVENT_TYPES: dict[str, EventType] = {
             C,
             ("voice_call", "call duration", S, "a voice call (direction, on_net, roaming, country, cell)"),
             ("sms", "messages", N1, "an SMS sent or received"),
-            ("data_session", "data volume", BY, "a data session or a partial record of one (uplink + downlink)"),
+            (
+                "data_session",
+                "data volume",
+                BY,
+                "a data session or a partial record of one (uplink + downlink)",
+            ),
         ),
         *_types(
             B,

@@ -209,9 +209,9 @@ class SourceSpec(Spec):
         changes: dict[str, Any] = {}
         if self.location.files and not Path(self.location.files).is_absolute():
             changes["location"] = self.location.model_copy(update={"files": str(base / self.location.files)})
-        if isinstance(self.format, BerFormat) and self.format.asn_schema:
-            if not Path(self.format.asn_schema).is_absolute():
-                changes["format"] = self.format.model_copy(update={"asn_schema": str(base / self.format.asn_schema)})
+        schema = self.format.asn_schema if isinstance(self.format, BerFormat) else None
+        if schema and not Path(schema).is_absolute():
+            changes["format"] = self.format.model_copy(update={"asn_schema": str(base / schema)})
         return self.model_copy(update=changes)
 
     @property

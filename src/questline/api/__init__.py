@@ -1,0 +1,1 @@
+"""The HTTP API: keys and scopes, error handling, and the endpoints of each domain."""

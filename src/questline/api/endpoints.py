@@ -1,0 +1,15 @@
+"""Every router of the API, and the health check (the one endpoint without a key)."""
+
+from fastapi import APIRouter
+
+from questline.events.endpoints import router as events
+from questline.sources.endpoints import router as sources
+
+router = APIRouter()
+router.include_router(events)
+router.include_router(sources)
+
+
+@router.get("/healthz", tags=["ops"])
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}

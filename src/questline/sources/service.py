@@ -1,0 +1,105 @@
+"""Configured sources in the database: add (or update), list, look up, remove."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from questline.kit.errors import Invalid, NotFound
+from questline.models import Source, SourceFile
+from questline.sources.spec import SourcesDocument, SourceSpec
+
+
+def load_document(path: Path) -> list[SourceSpec]:
+    """Read a YAML file of `sources:` (or one source); relative paths in it are relative to the file."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise Invalid(f"cannot read {path}: {exc}".splitlines()[0], field="file") from None
+    if isinstance(data, dict) and "sources" not in data:
+        data = {"sources": [data]}
+    try:
+        document = SourcesDocument.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(*_first_error(exc)) from None
+    base = path.resolve().parent
+    return [spec.resolved(base) for spec in document.sources]
+
+
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
+    return error["msg"].removeprefix("Value error, "), where or "sources"
+
+
+def save(session: Session, spec: SourceSpec) -> tuple[Source, bool]:
+    """Insert the source or replace its configuration (bumping its version); True when it is new."""
+    document = spec.model_dump(mode="json", exclude_defaults=False)
+    row = session.get(Source, spec.name)
+    if row is None:
+        row = Source(name=spec.name, kind=spec.kind.value, spec=document, enabled=spec.enabled)
+        session.add(row)
+        return row, True
+    if row.spec != document:
+        row.spec, row.kind, row.enabled, row.version = (
+            document,
+            spec.kind.value,
+            spec.enabled,
+            row.version + 1,
+        )
+    return row, False
+
+
+def get(session: Session, name: str) -> SourceSpec:
+    row = session.get(Source, name)
+    if row is None:
+        raise NotFound(f"no source named {name!r}", field="name")
+    return SourceSpec.model_validate(row.spec)
+
+
+def all_specs(session: Session) -> list[SourceSpec]:
+    return [SourceSpec.model_validate(row.spec) for row in session.scalars(select(Source).order_by(Source.name))]
+
+
+def summaries(session: Session) -> list[dict[str, object]]:
+    """Each source with its checkpoint totals, for listings."""
+    totals = {
+        name: (files, events, rejected)
+        for name, files, events, rejected in session.execute(
+            select(
+                SourceFile.source, func.count(), func.sum(SourceFile.events), func.sum(SourceFile.rejected)
+            ).group_by(SourceFile.source)
+        )
+    }
+    rows = []
+    for row in session.scalars(select(Source).order_by(Source.name)):
+        files, events, rejected = totals.get(row.name, (0, 0, 0))
+        spec = SourceSpec.model_validate(row.spec)
+        rows.append(
+            {
+                "name": row.name,
+                "kind": row.kind,
+                "format": spec.format.type,
+                "location": spec.location.files or "http",
+                "schedule": spec.schedule,
+                "enabled": row.enabled,
+                "version": row.version,
+                "files_done": int(files or 0),
+                "events": int(events or 0),
+                "rejected": int(rejected or 0),
+                "last_sync_at": row.last_sync_at.isoformat() if row.last_sync_at else None,
+            }
+        )
+    return rows
+
+
+def remove(session: Session, name: str) -> None:
+    row = session.get(Source, name)
+    if row is None:
+        raise NotFound(f"no source named {name!r}", field="name")
+    session.query(SourceFile).filter(SourceFile.source == name).delete()
+    session.delete(row)
