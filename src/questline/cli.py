@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -370,11 +369,12 @@ def main() -> None:
     """Run the CLI; turn every expected failure into one line on stderr."""
     try:
         app(standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.exit(130)
-    except click.ClickException as exc:
-        print(f"error: {exc.format_message()}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: unknown command, bad option value
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))
     except QuestlineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -140,20 +140,23 @@ def _local_to_utc(expr: pl.Expr, zone: str) -> pl.Expr:
     return local.dt.convert_time_zone("UTC")
 
 
-def to_msisdn(expr: pl.Expr, rule: MsisdnRule) -> pl.Expr:
-    """National or international notation -> E.164 (`+` and 8-15 digits); anything else -> null."""
-    text = expr.cast(pl.String).str.replace_all(r"[\s\-().]", "")
-    digits = text.str.strip_prefix("+")
+def msisdn_text(expr: pl.Expr) -> pl.Expr:
+    """A phone number without the separators people write in it; `to_msisdn` reads this."""
+    return expr.cast(pl.String).str.replace_all(r"[\s\-().]", "")
+
+
+def to_msisdn(text: pl.Expr, rule: MsisdnRule) -> pl.Expr:
+    """A column of `msisdn_text` in national or international notation -> E.164 (`+` and 8-15 digits) or null.
+
+    Prefix tests and slices instead of regex rewrites, one regex to validate: `+` or the international prefix is
+    dropped; the national prefix becomes the country code; digits that already start with the country code and are
+    longer than a national number are kept; anything else gets the country code in front."""
     cc, national, international = rule.country_code, rule.national_prefix, rule.international_prefix
-    e164 = (
-        pl.when(text.str.starts_with("+"))
-        .then(digits)
-        .when(pl.lit(bool(international)) & digits.str.starts_with(international))
-        .then(digits.str.strip_prefix(international))
-        .when(pl.lit(bool(national)) & digits.str.starts_with(national))
-        .then(pl.lit(cc) + digits.str.strip_prefix(national))
-        .when(digits.str.starts_with(cc) & (digits.str.len_chars() > 10))  # already international, no '+'
-        .then(digits)
-        .otherwise(pl.lit(cc) + digits)
-    )
-    return pl.when(e164.str.contains(r"^[1-9][0-9]{7,14}$")).then(pl.lit("+") + e164).otherwise(None)
+    digits = pl.when(text.str.starts_with("+")).then(text.str.slice(1))
+    if international:
+        digits = digits.when(text.str.starts_with(international)).then(text.str.slice(len(international)))
+    if national:
+        digits = digits.when(text.str.starts_with(national)).then(pl.lit(cc) + text.str.slice(len(national)))
+    digits = digits.when(text.str.starts_with(cc) & (text.str.len_bytes() > 10)).then(text)
+    e164 = pl.lit("+") + digits.otherwise(pl.lit(cc) + text)
+    return e164.str.extract(r"^(\+[1-9][0-9]{7,14})$", 1)

@@ -18,6 +18,7 @@ from questline.kit.errors import ConfigError, Invalid
 from questline.sources.fields import (
     input_expr,
     lookup,
+    msisdn_text,
     path_expr,
     to_boolean,
     to_msisdn,
@@ -44,21 +45,35 @@ class Compiled:
     problem: pl.Expr  # null where the value is fine, else the reason
 
 
+class Plan:
+    """Columns computed in stages, each stage reading the earlier ones by name, so nothing is computed twice."""
+
+    RAW, CODED, VALUE, PROBLEM, COMBINED, REASON = range(6)
+
+    def __init__(self) -> None:
+        self.stages: list[list[pl.Expr]] = [[] for _ in range(6)]
+
+    def add(self, stage: int, name: str, expr: pl.Expr) -> pl.Expr:
+        self.stages[stage].append(expr.alias(name))
+        return pl.col(name)
+
+    def run(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        for columns in self.stages:
+            if columns:
+                frame = frame.with_columns(columns)
+        return frame
+
+
 def normalize(raw: RawRecords, spec: SourceSpec, *, location: str, zone: str, secret: str | None = None) -> Normalized:
     mapping = spec.mapping
     frame, filtered = _apply_filter(raw.frame, mapping.filter)
     schema = frame.schema
-    fields = _compile(mapping, schema, zone, secret)
-    value = _value(mapping, schema)  # reads the row's event type, so it comes second
-    staged = frame.with_columns(
-        *(c.value.alias(name) for name, c in fields.items()),
-        *(c.problem.alias(f"__why_{name}") for name, c in fields.items()),
-        _event_id(spec.name, mapping, schema, frame.columns).alias("event_id"),
-    ).with_columns(
-        value.value.alias("value"),
-        pl.coalesce(*(f"__why_{name}" for name in fields), value.problem).alias("__reason"),
-    )
-    fields = {**fields, "value": value}
+    plan = Plan()
+    fields = _compile(plan, mapping, schema, zone, secret)
+    fields["value"] = _value(plan, mapping, schema)
+    plan.add(Plan.RAW, "event_id", _event_id(spec.name, mapping, schema, frame.columns))
+    plan.add(Plan.REASON, "__reason", pl.coalesce(c.problem for c in fields.values()))
+    staged = plan.run(frame.lazy()).collect()
     good = staged.filter(pl.col("__reason").is_null())
     events = good.select(
         pl.col("event_id"),
@@ -102,16 +117,23 @@ def _apply_filter(frame: pl.DataFrame, predicate: str | None) -> tuple[pl.DataFr
     return kept, frame.height - kept.height
 
 
-def _compile(mapping: Mapping, schema: pl.Schema, zone: str, secret: str | None) -> dict[str, Compiled]:
+def _compile(plan: Plan, mapping: Mapping, schema: pl.Schema, zone: str, secret: str | None) -> dict[str, Compiled]:
     def timestamp(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         return to_timestamp(expr, dtype, mapping.event_time, zone)
 
     compiled = {
         "subscriber_id": _field(
-            "subscriber_id", mapping.subscriber_id, schema, _subscriber(mapping, secret), "a subscriber id"
+            plan,
+            "subscriber_id",
+            mapping.subscriber_id,
+            schema,
+            _subscriber(mapping, secret),
+            "a subscriber id",
+            prepare=msisdn_text if mapping.subscriber_id.msisdn else None,
         ),
-        "event_time": _field("event_time", mapping.event_time, schema, timestamp, "a timestamp"),
+        "event_time": _field(plan, "event_time", mapping.event_time, schema, timestamp, "a timestamp"),
         "event_type": _field(
+            plan,
             "event_type",
             mapping.event_type,
             schema,
@@ -120,7 +142,9 @@ def _compile(mapping: Mapping, schema: pl.Schema, zone: str, secret: str | None)
         ),
     }
     for name, field_spec in mapping.attributes.items():
-        compiled[name] = _field(name, field_spec, schema, _ATTRIBUTE_CONVERTERS[name], _WHAT[name], required=False)
+        compiled[name] = _field(
+            plan, name, field_spec, schema, _ATTRIBUTE_CONVERTERS[name], _WHAT[name], required=False
+        )
     return compiled
 
 
@@ -139,31 +163,46 @@ def _subscriber(mapping: Mapping, secret: str | None) -> Converter:
 
 
 def _field(
-    name: str, spec: FieldSpec, schema: pl.Schema, convert: Converter, what: str, *, required: bool = True
+    plan: Plan,
+    name: str,
+    spec: FieldSpec,
+    schema: pl.Schema,
+    convert: Converter,
+    what: str,
+    *,
+    required: bool = True,
+    column: str | None = None,
+    prepare: Callable[[pl.Expr], pl.Expr] | None = None,
 ) -> Compiled:
-    raw = input_expr(spec, schema)
-    coded = lookup(raw, spec)
-    value = convert(coded, _dtype(coded, schema))
+    """A field in four stages: raw input, code lookup (and `prepare`), converted value, problem."""
+    column = column or name
+    staged = spec.lookup is not None or prepare is not None
+    prepare = prepare or (lambda e: e)
+    raw_input = input_expr(spec, schema)
+    coded_input = prepare(lookup(raw_input, spec))
+    raw = plan.add(Plan.RAW, f"__raw_{column}", raw_input)
+    coded = plan.add(Plan.CODED, f"__coded_{column}", prepare(lookup(raw, spec))) if staged else raw
+    converted = convert(coded, _dtype(coded_input, schema))
     missing = f"{name}: missing ({_origin(spec)} is empty)" if required else None
     if spec.default is not None:
-        value = pl.when(raw.is_null()).then(convert(pl.lit(spec.default), _dtype(pl.lit(spec.default), schema)))
-        value = value.otherwise(convert(coded, _dtype(coded, schema)))
-        missing = None
-    shown = _shown(raw, schema)
+        fallback = convert(pl.lit(spec.default), _dtype(pl.lit(spec.default), schema))
+        converted, missing = pl.when(raw.is_null()).then(fallback).otherwise(converted), None
+    value = plan.add(Plan.VALUE, column, converted)
+    shown = _shown(raw, _dtype(raw_input, schema))
     problem = pl.when(raw.is_null()).then(pl.lit(missing, pl.String))
     if spec.lookup is not None and spec.lookup_default is None:
         known = raw.cast(pl.String).is_in(list(spec.lookup))
         problem = problem.when(~known).then(pl.format(f"{name}: unknown code '{{}}'", shown))
         problem = problem.when(coded.is_null()).then(pl.lit(missing, pl.String))  # a code mapped to null on purpose
     problem = problem.when(value.is_null()).then(pl.format(f"{name}: cannot read '{{}}' as {what}", shown))
-    return Compiled(value, problem.otherwise(None))
+    return Compiled(value, plan.add(Plan.PROBLEM, f"__why_{column}", problem.otherwise(None)))
 
 
-def _value(mapping: Mapping, schema: pl.Schema) -> Compiled:
+def _value(plan: Plan, mapping: Mapping, schema: pl.Schema) -> Compiled:
     """One number per row: the rule of the row's event type, or the default rule; converted to the type's unit."""
     event_type = pl.col("event_type").cast(pl.String)
-    rules = {t: _number_rule(f"value ({t})", spec, schema, t) for t, spec in mapping.value.by_type.items()}
-    default = _number_rule("value", mapping.value.default, schema, None)
+    rules = {t: _number_rule(plan, f"value ({t})", spec, schema, t) for t, spec in mapping.value.by_type.items()}
+    default = _number_rule(plan, "value", mapping.value.default, schema, None)
     value, problem = pl.when(False).then(None), pl.when(False).then(pl.lit(None, pl.String))
     for event_type_name, rule in rules.items():
         value = value.when(event_type == event_type_name).then(rule.value)
@@ -174,17 +213,21 @@ def _value(mapping: Mapping, schema: pl.Schema) -> Compiled:
         problem = problem.when(event_type.is_in(misfits)).then(
             pl.format(f"value: unit '{unit}' does not fit {{}}", event_type)
         )
-    return Compiled(value.otherwise(default.value), problem.otherwise(default.problem))
+    return Compiled(
+        plan.add(Plan.COMBINED, "value", value.otherwise(default.value)),
+        plan.add(Plan.COMBINED, "__why_value", problem.otherwise(default.problem)),
+    )
 
 
-def _number_rule(name: str, spec: FieldSpec, schema: pl.Schema, event_type: str | None) -> Compiled:
+def _number_rule(plan: Plan, name: str, spec: FieldSpec, schema: pl.Schema, event_type: str | None) -> Compiled:
     factor = 1.0
     if spec.unit is not None:
         unit, factor = UNIT_CONVERSIONS[spec.unit]
         if event_type is not None and EVENT_TYPES[event_type].unit != unit:
             expected = EVENT_TYPES[event_type].unit.value
             raise Invalid(f"unit {spec.unit!r} does not fit {event_type} ({expected})", field=f"mapping.{name}")
-    compiled = _field(name, spec, schema, lambda e, _: to_number(e, factor), "a number")
+    column = f"__value_{event_type or 'default'}"
+    compiled = _field(plan, name, spec, schema, lambda e, _: to_number(e, factor), "a number", column=column)
     negative = pl.when(compiled.value < 0).then(pl.lit(f"{name}: negative"))
     return Compiled(compiled.value, pl.coalesce(compiled.problem, negative))
 
@@ -231,8 +274,7 @@ def _dtype(expr: pl.Expr, schema: pl.Schema) -> pl.DataType:
     return pl.LazyFrame(schema=schema).select(expr.alias("x")).collect_schema()["x"]
 
 
-def _shown(expr: pl.Expr, schema: pl.Schema) -> pl.Expr:
-    dtype = _dtype(expr, schema)
+def _shown(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr.struct.json_encode() if isinstance(dtype, pl.Struct | pl.List) else expr.cast(pl.String)
 
 

@@ -1,0 +1,3 @@
+from questline.cli import main
+
+main()

@@ -1,0 +1,156 @@
+"""The `questline` command end to end, as a user runs it: a real process, real files, exit codes and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+CDR = "1;07700900001;MOC;20261101100000;60\n2;07700900002;SMS;20261101230000;\n3;07700900003;BAD;20261101100000;1\n"
+SOURCES = {
+    "sources": [
+        {
+            "name": "mediation",
+            "kind": "cdr",
+            "format": {"type": "csv", "delimiter": ";", "header": False, "columns": ["id", "a", "code", "ts", "dur"]},
+            "location": {"files": "cdr/*.csv"},
+            "mapping": {
+                "subscriber_id": {"field": "a", "msisdn": {"country_code": "44"}},
+                "event_time": {"field": "ts", "format": "%Y%m%d%H%M%S", "timezone": "Europe/London"},
+                "event_type": {"field": "code", "lookup": {"MOC": "voice_call", "SMS": "sms"}},
+                "value": {"by_type": {"voice_call": {"field": "dur", "unit": "s"}}},
+                "natural_key": ["id"],
+            },
+        }
+    ]
+}
+
+
+def questline(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUESTLINE_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "questline", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    if ok:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    (tmp_path / "cdr").mkdir()
+    (tmp_path / "cdr" / "day1.csv").write_text(CDR)
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(SOURCES))
+    return tmp_path
+
+
+def test_configure_sync_and_inspect(workspace: Path) -> None:
+    home = workspace / "home"
+    questline(home, "init")
+    assert (
+        "added source mediation" in questline(home, "sources", "add", "--file", str(workspace / "sources.yaml")).stdout
+    )
+    listed = json.loads(questline(home, "sources", "list", "--json").stdout)
+    assert [(s["name"], s["format"]) for s in listed] == [("mediation", "csv")]
+    shown = json.loads(questline(home, "sources", "show", "mediation", "--json").stdout)
+    assert shown["mapping"]["natural_key"] == ["id"]
+
+    synced = json.loads(questline(home, "sources", "sync", "--json").stdout)
+    assert synced[0] | {"source": "mediation"} == synced[0]
+    assert (synced[0]["events"], synced[0]["rejected"]) == (2, 1)
+    again = json.loads(questline(home, "sources", "sync", "--force", "--json").stdout)
+    assert (again[0]["events"], again[0]["duplicates"]) == (0, 2)
+
+    stats = json.loads(questline(home, "events", "stats", "--json").stdout)
+    assert stats["events"]["cdr"] == 2 and stats["rejects"] == 1
+    rejects = json.loads(questline(home, "rejects", "list", "--json").stdout)
+    assert rejects[0]["reason"] == "event_type: unknown code 'BAD'"
+    assert rejects[0]["record"] == 2
+
+    questline(home, "sources", "remove", "mediation")
+    assert json.loads(questline(home, "sources", "list", "--json").stdout) == []
+
+
+def test_ingest_named_files(workspace: Path) -> None:
+    home = workspace / "home"
+    questline(home, "sources", "add", "--file", str(workspace / "sources.yaml"))
+    result = json.loads(
+        questline(home, "ingest", "--source", "mediation", str(workspace / "cdr" / "day1.csv"), "--json").stdout
+    )
+    assert (result[0]["events"], result[0]["rejected"]) == (2, 1)
+
+
+def test_sources_test_tries_a_mapping_without_saving_it(workspace: Path) -> None:
+    home = workspace / "home"
+    report = json.loads(questline(home, "sources", "test", "--file", str(workspace / "sources.yaml"), "--json").stdout)
+    assert (report[0]["events"], report[0]["rejected"]) == (2, 1)
+    assert report[0]["first_rejects"][0]["reason"] == "event_type: unknown code 'BAD'"
+    assert report[0]["first_events"][0]["subscriber_id"] == "+447700900001"
+    assert json.loads(questline(home, "sources", "list", "--json").stdout) == []
+
+
+def test_keys_are_printed_once_as_json(tmp_path: Path) -> None:
+    key = json.loads(questline(tmp_path, "keys", "create", "--scope", "ingest", "--json").stdout)["key"]
+    assert key.startswith("ql_") and len(key) > 30
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["sources", "show", "nope"], "no source named 'nope'"),
+        (["sources", "add", "--file", "missing.yaml"], "cannot read missing.yaml"),
+        (["keys", "create", "--scope", "root"], "unknown scope"),
+        (["simulate", "--subscribers", "0", "--out", "x"], "--subscribers"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_line(tmp_path: Path, args: list[str], says: str) -> None:
+    done = questline(tmp_path, *args, ok=False)
+    assert done.returncode != 0
+    assert says in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_bad_mapping_is_refused_with_the_field(workspace: Path) -> None:
+    broken = yaml.safe_load(yaml.safe_dump(SOURCES))
+    broken["sources"][0]["mapping"]["attributes"] = {"colour": "a"}
+    (workspace / "broken.yaml").write_text(yaml.safe_dump(broken))
+    done = questline(workspace / "home", "sources", "add", "--file", str(workspace / "broken.yaml"), ok=False)
+    assert "unknown attribute 'colour'" in done.stderr and "mapping.attributes" in done.stderr
+
+
+def test_invalid_setting_fails_at_start_up(tmp_path: Path) -> None:
+    env = {**os.environ, "QUESTLINE_TIMEZONE": "Nowhere/Land"}
+    done = subprocess.run(
+        [sys.executable, "-m", "questline", "--home", str(tmp_path), "init"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode != 0
+    assert (
+        done.stderr.strip()
+        == "error: invalid setting QUESTLINE_TIMEZONE: Value error, unknown time zone 'Nowhere/Land'"
+    )
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    for command in (
+        ["sources"],
+        ["sources", "sync"],
+        ["rejects", "list"],
+        ["events", "stats"],
+        ["keys", "create"],
+        ["simulate"],
+        ["serve"],
+        ["demo"],
+        ["ingest"],
+        ["init"],
+    ):
+        assert "Usage" in questline(tmp_path, *command, "--help").stdout
