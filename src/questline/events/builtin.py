@@ -4,11 +4,11 @@ Operators with their own event types configure a CloudEvents source of their own
 
 from __future__ import annotations
 
+from questline.events.envelope import CE_TYPE_PREFIX
 from questline.events.schema import ATTRIBUTES
 from questline.events.vocabulary import EVENT_TYPE_NAMES
 from questline.sources.spec import CloudEventsFormat, FieldSpec, Location, Mapping, SourceSpec, ValueSpec
 
-CE_TYPE_PREFIX = "io.questline."
 NAME = "events"
 
 HTTP_EVENTS = SourceSpec(

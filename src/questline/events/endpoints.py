@@ -14,6 +14,7 @@ from questline.events.stats import stats
 from questline.kit.errors import Invalid, QuestlineError
 from questline.runtime import Runtime
 from questline.sources import service
+from questline.sources.formats.cloudevents import frame_from_events
 from questline.sources.http import ingest_http
 from questline.sources.spec import SourceSpec
 
@@ -40,7 +41,7 @@ async def post_events(
     else:
         items = [envelope.from_structured(payload)]
     valid = [item for item in items if isinstance(item, dict)]
-    result, reasons = ingest_http(rt, spec, envelope.frame_from_events(valid), location="/v1/events")
+    result, reasons = ingest_http(rt, spec, frame_from_events(valid), location="/v1/events")
     answer: dict[str, Any] = {**result.counts(), "invalid": len(items) - len(valid)}
     if mode == "batch":
         answer["items"] = _per_item(items, reasons)
