@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import polars as pl
-import polars_hash  # noqa: F401  (registers `nchash`)
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from questline.kit.hashing import xxhash64
 from questline.models import Reject
 
 _CHUNK = 5000
@@ -21,13 +21,14 @@ def store(session: Session, rejects: pl.DataFrame) -> int:
     keyed = rejects.with_columns(_fingerprint().alias("fingerprint")).unique("fingerprint", keep="first")
     known = set(_known(session, keyed.get_column("fingerprint").to_list()))
     new = keyed.filter(~pl.col("fingerprint").is_in(list(known)))
-    session.bulk_insert_mappings(Reject, new.to_dicts())  # type: ignore[arg-type]
+    if new.height:  # an empty parameter list would insert one row of defaults
+        session.execute(insert(Reject), new.to_dicts())
     return new.height
 
 
 def _fingerprint() -> pl.Expr:
     parts = [pl.col(c).cast(pl.String).fill_null("") for c in ("source", "location", "record", "raw")]
-    return pl.concat_str(parts, separator="\x1f").nchash.xxhash64().cast(pl.String)
+    return xxhash64(pl.concat_str(parts, separator="\x1f")).cast(pl.String)
 
 
 def _known(session: Session, fingerprints: list[str]) -> Iterable[str]:

@@ -6,6 +6,7 @@ so that a field absent from a file (common in JSON) reads as null instead of fai
 from __future__ import annotations
 
 import re
+from typing import Any, Literal
 
 import polars as pl
 
@@ -15,7 +16,7 @@ from questline.sources.spec import FieldSpec, MsisdnRule, field_path
 # RFC 3339 / ISO 8601 with an offset, then the same without one (read in the source's zone).
 ISO_AWARE = ("%Y-%m-%dT%H:%M:%S%.f%#z",)
 ISO_NAIVE = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d")
-EPOCHS = {"epoch_s": "s", "epoch_ms": "ms", "epoch_us": "us"}
+EPOCHS: dict[str, Literal["s", "ms", "us"]] = {"epoch_s": "s", "epoch_ms": "ms", "epoch_us": "us"}
 TRUE_WORDS = ["true", "t", "yes", "y", "1"]
 FALSE_WORDS = ["false", "f", "no", "n", "0"]
 _SELECTOR = re.compile(r"^\[(?:(?P<index>-?\d+)|(?P<all>\*)|(?P<key>[^=\]]+)=(?P<value>[^\]]*))\]$")
@@ -26,11 +27,12 @@ def path_expr(path: str, schema: pl.Schema) -> pl.Expr:
     steps = field_path(path)
     if steps[0] not in schema:
         return pl.lit(None)
-    expr, dtype, in_list = pl.col(steps[0]), schema[steps[0]], False
+    expr, in_list = pl.col(steps[0]), False
+    dtype: Any = schema[steps[0]]
     for step in steps[1:]:
         selector = _SELECTOR.match(step)
         if selector is None:  # a struct field, element-wise once we are inside a list
-            inner = dtype.inner if in_list else dtype  # type: ignore[attr-defined]
+            inner = dtype.inner if in_list else dtype
             if not isinstance(inner, pl.Struct) or step not in {f.name for f in inner.fields}:
                 return pl.lit(None)
             child = next(f.dtype for f in inner.fields if f.name == step)
@@ -117,7 +119,7 @@ def to_timestamp(expr: pl.Expr, dtype: pl.DataType, spec: FieldSpec, zone: str) 
     for fmt in formats:
         if fmt in EPOCHS:
             ticks = text.cast(pl.Int64, strict=False)
-            parsed.append(pl.from_epoch(ticks, time_unit=EPOCHS[fmt]).dt.replace_time_zone("UTC"))  # type: ignore[arg-type]
+            parsed.append(pl.from_epoch(ticks, time_unit=EPOCHS[fmt]).dt.replace_time_zone("UTC"))
         elif fmt == "iso8601":
             parsed += [_aware(text, f) for f in ISO_AWARE] + [_naive(text, f, zone) for f in ISO_NAIVE]
         elif "%z" in fmt or "%#z" in fmt or "%:z" in fmt:
@@ -152,7 +154,7 @@ def to_msisdn(text: pl.Expr, rule: MsisdnRule) -> pl.Expr:
     dropped; the national prefix becomes the country code; digits that already start with the country code and are
     longer than a national number are kept; anything else gets the country code in front."""
     cc, national, international = rule.country_code, rule.national_prefix, rule.international_prefix
-    digits = pl.when(text.str.starts_with("+")).then(text.str.slice(1))
+    digits: Any = pl.when(text.str.starts_with("+")).then(text.str.slice(1))
     if international:
         digits = digits.when(text.str.starts_with(international)).then(text.str.slice(len(international)))
     if national:

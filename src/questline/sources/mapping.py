@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
-import polars_hash  # noqa: F401  (registers the stable `nchash` / `chash` expression namespaces)
 
 from questline.events.schema import ATTRIBUTES, EVENT_SCHEMA, REJECT_SCHEMA, DirectionDtype, EventTypeDtype
 from questline.events.vocabulary import EVENT_TYPES, UNIT_CONVERSIONS
 from questline.kit.errors import ConfigError, Invalid
+from questline.kit.hashing import hmac_sha256, xxhash64
 from questline.sources.fields import (
     input_expr,
     lookup,
@@ -156,7 +157,7 @@ def _subscriber(mapping: Mapping, secret: str | None) -> Converter:
     def convert(expr: pl.Expr, _: pl.DataType) -> pl.Expr:
         text = to_msisdn(expr, rule) if rule else expr.cast(pl.String).str.strip_chars().replace("", None)
         if mapping.pseudonymise:  # HMAC-SHA256: stable per subscriber, not reversible without the key
-            return text.chash.hmac_sha256(key=secret)
+            return hmac_sha256(text, secret or "")
         return text
 
     return convert
@@ -189,7 +190,7 @@ def _field(
         converted, missing = pl.when(raw.is_null()).then(fallback).otherwise(converted), None
     value = plan.add(Plan.VALUE, column, converted)
     shown = _shown(raw, _dtype(raw_input, schema))
-    problem = pl.when(raw.is_null()).then(pl.lit(missing, pl.String))
+    problem: Any = pl.when(raw.is_null()).then(pl.lit(missing, pl.String))
     if spec.lookup is not None and spec.lookup_default is None:
         known = raw.cast(pl.String).is_in(list(spec.lookup))
         problem = problem.when(~known).then(pl.format(f"{name}: unknown code '{{}}'", shown))
@@ -203,7 +204,8 @@ def _value(plan: Plan, mapping: Mapping, schema: pl.Schema) -> Compiled:
     event_type = pl.col("event_type").cast(pl.String)
     rules = {t: _number_rule(plan, f"value ({t})", spec, schema, t) for t, spec in mapping.value.by_type.items()}
     default = _number_rule(plan, "value", mapping.value.default, schema, None)
-    value, problem = pl.when(False).then(None), pl.when(False).then(pl.lit(None, pl.String))
+    value: Any = pl.when(False).then(None)  # when/then chains, one branch per event type
+    problem: Any = pl.when(False).then(pl.lit(None, pl.String))
     for event_type_name, rule in rules.items():
         value = value.when(event_type == event_type_name).then(rule.value)
         problem = problem.when(event_type == event_type_name).then(rule.problem)
@@ -246,7 +248,7 @@ def _event_id(source: str, mapping: Mapping, schema: pl.Schema, columns: list[st
     else:  # no natural key configured: the whole record is its own key
         parts = [_key_text(pl.col(c), schema) for c in columns if c != RECORD]
     key = pl.concat_str([pl.lit(source), *parts], separator=KEY_SEPARATOR)
-    return key.nchash.xxhash64()
+    return xxhash64(key)
 
 
 def _key_text(expr: pl.Expr, schema: pl.Schema) -> pl.Expr:

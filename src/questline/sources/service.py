@@ -25,7 +25,8 @@ def load_document(path: Path) -> list[SourceSpec]:
     try:
         document = SourcesDocument.model_validate(data)
     except ValidationError as exc:
-        raise Invalid(*_first_error(exc)) from None
+        message, where = _first_error(exc)
+        raise Invalid(message, field=where) from None
     base = path.resolve().parent
     return [spec.resolved(base) for spec in document.sources]
 

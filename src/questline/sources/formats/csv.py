@@ -20,13 +20,13 @@ from questline.sources.spec import CsvFormat
 def read(data: Path | bytes, fmt: CsvFormat) -> RawRecords:
     table, bad = _read(data, fmt, threads=True)
     if not bad:
-        return RawRecords(pl.from_arrow(table).pipe(_numbered, np.arange(table.num_rows)))  # type: ignore[arg-type]
+        return RawRecords(_numbered(_frame(table), np.arange(table.num_rows)))
     # Rare path: the threaded reader cannot say where a bad row was, so read again in order to place every record.
     table, bad = _read(data, fmt, threads=False)
     first_data_line = 2 if fmt.header else 1
     bad_ordinals = [number - first_data_line for number, _, _ in bad]
     positions = np.delete(np.arange(table.num_rows + len(bad)), bad_ordinals)
-    frame = pl.from_arrow(table).pipe(_numbered, positions)  # type: ignore[arg-type]
+    frame = _numbered(_frame(table), positions)
     return RawRecords(frame, bad_records([(o, text, why) for o, (_, text, why) in zip(bad_ordinals, bad, strict=True)]))
 
 
@@ -71,6 +71,12 @@ def _header(source: str | io.BytesIO, fmt: CsvFormat) -> list[str]:
             first = file.readline()
     line = first.decode(fmt.encoding).lstrip("\ufeff").rstrip("\r\n")
     return next(csvlib.reader([line], delimiter=fmt.delimiter, quotechar=fmt.quote or None))
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _numbered(frame: pl.DataFrame, positions: np.ndarray) -> pl.DataFrame:
