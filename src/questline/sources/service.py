@@ -42,7 +42,7 @@ def save(session: Session, spec: SourceSpec) -> tuple[Source, bool]:
     document = spec.model_dump(mode="json", exclude_defaults=False)
     row = session.get(Source, spec.name)
     if row is None:
-        row = Source(name=spec.name, kind=spec.kind.value, spec=document, enabled=spec.enabled)
+        row = Source(name=spec.name, kind=spec.kind.value, spec=document, enabled=spec.enabled, version=1)
         session.add(row)
         return row, True
     if row.spec != document:
