@@ -187,7 +187,9 @@ def test_msisdn_notations_normalise_to_one_e164(number: str, style: str) -> None
     assert result.events.item(0, "subscriber_id") == f"+44{number}"
 
 
-@given(moment=st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2099, 1, 1), timezones=st.just(UTC)))
+@given(
+    moment=st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2099, 1, 1), timezones=st.just(UTC))
+)
 def test_iso_timestamps_with_offsets_round_trip(moment: dt.datetime) -> None:
     mapping = BASE | {"event_time": "ts"}
     result = run([row(ts=moment.isoformat())], mapping)

@@ -102,7 +102,9 @@ def test_a_crash_between_lake_partitions_is_repaired_by_the_next_sync(
             raise OSError("disk full")
         original(self, directory, frame)  # type: ignore[arg-type]
 
-    (Path(configured.settings.home).parent / "cdr" / "day1.csv").write_text(DAY1 + "7;07700900004;SMS;20261105100000;\n")
+    (Path(configured.settings.home).parent / "cdr" / "day1.csv").write_text(
+        DAY1 + "7;07700900004;SMS;20261105100000;\n"
+    )
     monkeypatch.setattr(Lake, "_write", write_one_then_crash)
     with pytest.raises(OSError):
         sync(configured)
