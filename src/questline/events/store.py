@@ -22,9 +22,7 @@ class EventStore:
 
     def append(self, events: pl.DataFrame) -> Appended:
         """Add events not already in the lake (by event_id); report how many were new and how many were known."""
-        dated = events.with_columns(
-            pl.col("event_time").dt.convert_time_zone(self.zone).dt.date().cast(pl.String).alias(PARTITION)
-        )
+        dated = events.with_columns(pl.col("event_time").dt.convert_time_zone(self.zone).dt.date().alias(PARTITION))
         return self.lake.append(TABLE, dated, partition=PARTITION, key="event_id")
 
     def scan(self, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:

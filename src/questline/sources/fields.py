@@ -17,8 +17,19 @@ from questline.sources.spec import FieldSpec, MsisdnRule, field_path
 ISO_AWARE = ("%Y-%m-%dT%H:%M:%S%.f%#z",)
 ISO_NAIVE = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d")
 EPOCHS: dict[str, Literal["s", "ms", "us"]] = {"epoch_s": "s", "epoch_ms": "ms", "epoch_us": "us"}
-TRUE_WORDS = ["true", "t", "yes", "y", "1"]
-FALSE_WORDS = ["false", "f", "no", "n", "0"]
+_WORDS = {
+    "true": True,
+    "t": True,
+    "yes": True,
+    "y": True,
+    "1": True,
+    "false": False,
+    "f": False,
+    "no": False,
+    "n": False,
+}
+# Every casing people write, so that one hash lookup types a column (no lower-casing pass first).
+BOOLEAN_WORDS = {form: v for w, v in {**_WORDS, "0": False}.items() for form in (w, w.upper(), w.title())}
 _SELECTOR = re.compile(r"^\[(?:(?P<index>-?\d+)|(?P<all>\*)|(?P<key>[^=\]]+)=(?P<value>[^\]]*))\]$")
 
 
@@ -102,8 +113,7 @@ def to_boolean(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         return expr
     if dtype.is_numeric():
         return expr != 0
-    text = expr.cast(pl.String).str.strip_chars().str.to_lowercase()
-    return pl.when(text.is_in(TRUE_WORDS)).then(True).when(text.is_in(FALSE_WORDS)).then(False).otherwise(None)
+    return expr.cast(pl.String).replace_strict(BOOLEAN_WORDS, default=None, return_dtype=pl.Boolean)
 
 
 def to_timestamp(expr: pl.Expr, dtype: pl.DataType, spec: FieldSpec, zone: str) -> pl.Expr:

@@ -12,7 +12,15 @@ from typing import Any
 
 import polars as pl
 
-from questline.events.schema import ATTRIBUTES, EVENT_SCHEMA, REJECT_SCHEMA, DirectionDtype, EventTypeDtype
+from questline.events.schema import (
+    ATTRIBUTES,
+    EVENT_SCHEMA,
+    REJECT_SCHEMA,
+    DirectionDtype,
+    EventTypeDtype,
+    SourceKindDtype,
+    UnitDtype,
+)
 from questline.events.vocabulary import EVENT_TYPES, UNIT_CONVERSIONS
 from questline.kit.errors import ConfigError, Invalid
 from questline.kit.hashing import hmac_sha256, xxhash64
@@ -43,7 +51,8 @@ class Normalized:
 @dataclass(frozen=True)
 class Compiled:
     value: pl.Expr
-    problem: pl.Expr  # null where the value is fine, else the reason
+    bad: pl.Expr  # a cheap flag: the row cannot be used because of this field
+    problem: pl.Expr  # the reason, as text; only ever evaluated on the flagged rows
 
 
 class Plan:
@@ -73,20 +82,23 @@ def normalize(raw: RawRecords, spec: SourceSpec, *, location: str, zone: str, se
     fields = _compile(plan, mapping, schema, zone, secret)
     fields["value"] = _value(plan, mapping, schema)
     plan.add(Plan.RAW, "event_id", _event_id(spec.name, mapping, schema, frame.columns))
-    plan.add(Plan.REASON, "__reason", pl.coalesce(c.problem for c in fields.values()))
+    plan.add(Plan.REASON, "__bad", pl.any_horizontal(c.bad for c in fields.values()))
     staged = plan.run(frame.lazy()).collect()
-    good = staged.filter(pl.col("__reason").is_null())
-    events = good.select(
-        pl.col("event_id"),
-        *(pl.col(name).cast(dtype) for name, dtype in EVENT_SCHEMA.items() if name in fields),
-        pl.lit(spec.name).alias("source"),
-        pl.col("event_type").cast(pl.String).replace_strict(_KINDS).alias("source_kind"),
-        pl.col("event_type").cast(pl.String).replace_strict(_UNITS).alias("unit"),
+    derived = {
+        "source": pl.lit(spec.name),
+        "source_kind": _by_event_type(_KINDS, SourceKindDtype),
+        "unit": _by_event_type(_UNITS, UnitDtype),
+    }
+    events = (
+        staged.lazy()
+        .filter(~pl.col("__bad"))
+        .select(
+            (derived[n] if n in derived else pl.col(n) if n in staged.columns else pl.lit(None)).cast(d).alias(n)
+            for n, d in EVENT_SCHEMA.items()
+        )
+        .collect()
     )
-    events = events.select(
-        (pl.col(n).cast(d) if n in events.columns else pl.lit(None, d).alias(n)) for n, d in EVENT_SCHEMA.items()
-    )
-    bad = staged.filter(pl.col("__reason").is_not_null())
+    bad = staged.filter(pl.col("__bad")).with_columns(pl.coalesce(c.problem for c in fields.values()).alias("__reason"))
     rejects = pl.concat(
         [
             _rejects(raw.bad.rename({RECORD: "record"}), spec.name, location),
@@ -104,8 +116,14 @@ def normalize(raw: RawRecords, spec: SourceSpec, *, location: str, zone: str, se
     return Normalized(events, rejects.sort("record"), filtered)
 
 
-_KINDS = {name: t.kind.value for name, t in EVENT_TYPES.items()}
-_UNITS = {name: t.unit.value for name, t in EVENT_TYPES.items()}
+_KINDS = [t.kind.value for t in EVENT_TYPES.values()]
+_UNITS = [t.unit.value for t in EVENT_TYPES.values()]
+
+
+def _by_event_type(values: list[str], dtype: pl.DataType) -> pl.Expr:
+    """A property of the row's event type, looked up by the enum's index (no string round trip)."""
+    index = pl.col("event_type").to_physical()
+    return index.replace_strict(list(range(len(values))), values, return_dtype=dtype)
 
 
 def _apply_filter(frame: pl.DataFrame, predicate: str | None) -> tuple[pl.DataFrame, int]:
@@ -175,7 +193,7 @@ def _field(
     column: str | None = None,
     prepare: Callable[[pl.Expr], pl.Expr] | None = None,
 ) -> Compiled:
-    """A field in four stages: raw input, code lookup (and `prepare`), converted value, problem."""
+    """A field in four stages: raw input, code lookup (and `prepare`), converted value, a flag for bad rows."""
     column = column or name
     staged = spec.lookup is not None or prepare is not None
     prepare = prepare or (lambda e: e)
@@ -196,28 +214,38 @@ def _field(
         problem = problem.when(~known).then(pl.format(f"{name}: unknown code '{{}}'", shown))
         problem = problem.when(coded.is_null()).then(pl.lit(missing, pl.String))  # a code mapped to null on purpose
     problem = problem.when(value.is_null()).then(pl.format(f"{name}: cannot read '{{}}' as {what}", shown))
-    return Compiled(value, plan.add(Plan.PROBLEM, f"__why_{column}", problem.otherwise(None)))
+    if required:
+        bad = value.is_null()
+    else:  # an absent optional input is fine; a code mapped to null on purpose too
+        strict = spec.lookup is not None and spec.lookup_default is None
+        known = raw.cast(pl.String).is_in(list(spec.lookup or {})) if strict else pl.lit(True)
+        bad = raw.is_not_null() & (~known | (coded.is_not_null() & value.is_null()))
+    return Compiled(value, plan.add(Plan.PROBLEM, f"__bad_{column}", bad), problem.otherwise(None))
 
 
 def _value(plan: Plan, mapping: Mapping, schema: pl.Schema) -> Compiled:
     """One number per row: the rule of the row's event type, or the default rule; converted to the type's unit."""
-    event_type = pl.col("event_type").cast(pl.String)
+    event_type = pl.col("event_type")
     rules = {t: _number_rule(plan, f"value ({t})", spec, schema, t) for t, spec in mapping.value.by_type.items()}
     default = _number_rule(plan, "value", mapping.value.default, schema, None)
     value: Any = pl.when(False).then(None)  # when/then chains, one branch per event type
+    bad: Any = pl.when(False).then(False)
     problem: Any = pl.when(False).then(pl.lit(None, pl.String))
     for event_type_name, rule in rules.items():
         value = value.when(event_type == event_type_name).then(rule.value)
+        bad = bad.when(event_type == event_type_name).then(rule.bad)
         problem = problem.when(event_type == event_type_name).then(rule.problem)
     misfits = _unit_misfits(mapping.value.default, set(rules))
     if misfits:
         unit = mapping.value.default.unit
+        bad = bad.when(event_type.is_in(misfits)).then(True)
         problem = problem.when(event_type.is_in(misfits)).then(
             pl.format(f"value: unit '{unit}' does not fit {{}}", event_type)
         )
     return Compiled(
         plan.add(Plan.COMBINED, "value", value.otherwise(default.value)),
-        plan.add(Plan.COMBINED, "__why_value", problem.otherwise(default.problem)),
+        plan.add(Plan.COMBINED, "__bad_value", bad.otherwise(default.bad)),
+        problem.otherwise(default.problem),
     )
 
 
@@ -230,8 +258,9 @@ def _number_rule(plan: Plan, name: str, spec: FieldSpec, schema: pl.Schema, even
             raise Invalid(f"unit {spec.unit!r} does not fit {event_type} ({expected})", field=f"mapping.{name}")
     column = f"__value_{event_type or 'default'}"
     compiled = _field(plan, name, spec, schema, lambda e, _: to_number(e, factor), "a number", column=column)
-    negative = pl.when(compiled.value < 0).then(pl.lit(f"{name}: negative"))
-    return Compiled(compiled.value, pl.coalesce(compiled.problem, negative))
+    negative = compiled.value < 0
+    reason = pl.coalesce(compiled.problem, pl.when(negative).then(pl.lit(f"{name}: negative")))
+    return Compiled(compiled.value, compiled.bad | negative.fill_null(False), reason)
 
 
 def _unit_misfits(spec: FieldSpec, covered: set[str]) -> list[str]:
