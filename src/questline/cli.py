@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -173,9 +175,8 @@ def sources_sync(
     """Ingest new and changed files of the sources."""
     from questline.sources.sync import files_of, sync
 
-    results = _with_progress(
-        "syncing", lambda on_file: sync(state.runtime, name, force=force, on_file=on_file), _count_files(files_of, name)
-    )
+    with _progress("syncing", _count_files(files_of, name)) as step:
+        results = sync(state.runtime, name, force=force, on_file=lambda path, _: step(path.name))
     rows = [{"source": source, **result.as_dict()} for source, result in results.items()]
     _emit(rows, as_json, title="Sync")
 
@@ -217,15 +218,10 @@ def ingest(
         if not path.is_file():
             raise QuestlineError(f"no such file: {path}", field="files")
     total = IngestResult()
-
-    def run(on_file: Any) -> IngestResult:
+    with _progress("ingesting", len(files)) as step:
         for path in files:
-            result = ingest_file(state.runtime, spec, path, force=True)
-            on_file(path, result)
-            total.__iadd__(result)
-        return total
-
-    _with_progress("ingesting", run, len(files))
+            total += ingest_file(state.runtime, spec, path, force=True)
+            step(path.name)
     _emit([{"source": source, **total.as_dict()}], as_json, title="Ingest")
 
 
@@ -271,16 +267,13 @@ def simulate(
     """Write a synthetic operator's raw feeds in their native formats, with their configuration and ground truth."""
     from questline.simulate import simulate as run
 
-    truth = _summary_of(run(out_dir, subscribers=subscribers, days=days, seed=seed))
+    with _progress("simulating") as step:
+        truth = run(out_dir, subscribers=subscribers, days=days, seed=seed, progress=lambda d, t: step(done=d, of=t))
+    summary = {"subscribers": truth.subscribers, "events": truth.events, "bad_rows": truth.bad_rows}
     if as_json:
-        print(json.dumps(truth, indent=2))
+        print(json.dumps(summary, indent=2))
     else:
-        out.print(f"wrote {out_dir}: {truth}")
-
-
-def _summary_of(truth: Any) -> dict[str, Any]:
-    data = truth if isinstance(truth, dict) else vars(truth)
-    return {k: data[k] for k in ("subscribers", "events", "bad_rows") if k in data}
+        out.print(f"wrote {out_dir}: {summary}")
 
 
 @keys_app.command("create")
@@ -331,15 +324,20 @@ def demo(
 # ---- output helpers -------------------------------------------------------------------------------------------------
 
 
-def _with_progress(label: str, work: Any, total: int) -> Any:
+@contextmanager
+def _progress(label: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr; the caller calls `step(description)` per unit of work done."""
     columns = (TextColumn(f"{label} {{task.description}}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("", total=total or None)
 
-        def on_file(path: Path, _result: Any) -> None:
-            progress.update(task, advance=1, description=path.name)
+        def step(description: str = "", *, done: int | None = None, of: int | None = None) -> None:
+            if done is None:
+                progress.update(task, advance=1, description=description)
+            else:
+                progress.update(task, completed=done, total=of, description=description)
 
-        return work(on_file)
+        yield step
 
 
 def _emit(rows: list[dict[str, Any]], as_json: bool, *, title: str) -> None:

@@ -154,3 +154,53 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         ["init"],
     ):
         assert "Usage" in questline(tmp_path, *command, "--help").stdout
+
+
+def test_demo_simulates_ingests_and_matches_the_truth(tmp_path: Path) -> None:
+    done = questline(tmp_path, "demo", "--subscribers", "300", "--days", "5", "--no-serve")
+    assert "rejects" in done.stdout
+    truth = json.loads((tmp_path / "demo-operator" / "truth.json").read_text())
+    stats = json.loads(questline(tmp_path, "events", "stats", "--json").stdout)
+    assert stats["events"] == truth["events"] and stats["rejects"] == truth["bad_rows"]
+
+
+def test_serve_answers_over_http(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    key = json.loads(questline(tmp_path, "keys", "create", "--scope", "ingest", "--json").stdout)["key"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUESTLINE_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "questline", "--home", str(tmp_path), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):  # bounded wait for start-up
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        event = {
+            "specversion": "1.0",
+            "id": "e2e-1",
+            "source": "/selfcare",
+            "type": "io.questline.app_login",
+            "subject": "+447700900123",
+            "time": "2026-11-03T14:05:00Z",
+        }
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/cloudevents+json"}
+        answer = httpx.post(f"{base}/v1/events", content=json.dumps(event), headers=headers, timeout=10)
+        assert answer.status_code == 200 and answer.json()["accepted"] == 1
+        assert httpx.get(f"{base}/openapi.json", timeout=10).json()["info"]["title"] == "Questline"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
