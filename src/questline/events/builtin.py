@@ -1,5 +1,6 @@
 """The built-in CloudEvents source behind `POST /v1/events`: events whose `type` is `io.questline.<event type>`,
-`subject` the subscriber, `data` the value (1 by default for counted types) and attributes — the exact inverse of `envelope.to_cloudevents`.
+`subject` the subscriber, `data` the value (1 by default for counted types) and attributes — the exact inverse
+of `envelope.to_cloudevents`.
 Operators with their own event types configure a CloudEvents source of their own and post with `?source=`."""
 
 from __future__ import annotations
