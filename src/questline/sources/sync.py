@@ -7,11 +7,11 @@ read add nothing that the first one already added."""
 from __future__ import annotations
 
 import glob
-import hashlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import xxhash
 from sqlalchemy import select
 
 from questline.events import rejects
@@ -127,7 +127,9 @@ def _done(rt: Runtime, source: str, path: str, digest: str) -> bool:
 
 
 def checksum(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The file's content fingerprint for the checkpoint: XXH3-128, ~10x faster than SHA-256 and as good at telling
+    a changed file from an unchanged one (this is change detection, not a defence against forgery)."""
+    digest = xxhash.xxh3_128()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)

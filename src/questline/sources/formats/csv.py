@@ -54,7 +54,7 @@ def _read(data: Path | bytes, fmt: CsvFormat, *, threads: bool) -> tuple[pa.Tabl
     source = io.BytesIO(data) if isinstance(data, bytes) else str(data)
     header = names or _header(source, fmt)
     convert = pacsv.ConvertOptions(
-        column_types=dict.fromkeys(header, pa.string()),
+        column_types=dict.fromkeys(header, pa.large_string()),
         strings_can_be_null=True,
         quoted_strings_can_be_null=False,
     )
