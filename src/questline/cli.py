@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from questline.config import load_settings
+from questline.events.schema import ATTRIBUTES
 from questline.kit.errors import QuestlineError
 from questline.runtime import Runtime
 
@@ -147,8 +148,8 @@ def sources_test(
             f"[bold]{item['source']}[/] {item['file']}: {item['events']} events, "
             f"{item['rejected']} rejected, {item['filtered']} filtered"
         )
-        _table([_compact(row) for row in item["first_events"]], title="first events")
-        _table(item["first_rejects"], title="first rejects")
+        _table([_readable_event(row) for row in item["first_events"]], title="first events")
+        _table([_readable_reject(row) for row in item["first_rejects"]], title="first rejects")
 
 
 def _specs_to_try(name: str | None, file: Path | None) -> list[Any]:
@@ -359,8 +360,18 @@ def _table(rows: list[dict[str, Any]], *, title: str) -> None:
     out.print(table)
 
 
-def _compact(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if v is not None or k in ("subscriber_id", "event_time", "value")}
+def _readable_event(row: dict[str, Any]) -> dict[str, Any]:
+    """The fields a person checks when trying a mapping; attributes only where set."""
+    shown = {"subscriber_id": row["subscriber_id"], "event_time": f"{row['event_time']:%Y-%m-%d %H:%M:%S}"}
+    value = f"{row['value']:,.3f}".rstrip("0").rstrip(".")
+    shown |= {"event_type": row["event_type"], "value": f"{value} {row['unit']}"}
+    attributes = [f"{k}={v}" for k, v in row.items() if k in ATTRIBUTES and v is not None]
+    return shown | {"attributes": " ".join(attributes)}
+
+
+def _readable_reject(row: dict[str, Any]) -> dict[str, Any]:
+    raw = str(row["raw"])
+    return {"record": row["record"], "reason": row["reason"], "raw": raw if len(raw) <= 80 else raw[:77] + "..."}
 
 
 def main() -> None:
