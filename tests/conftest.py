@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 
 from questline.config import Settings, load_settings
@@ -48,3 +49,34 @@ def rt(settings: Settings) -> Iterator[Runtime]:
     runtime = Runtime.open(settings)
     yield runtime
     runtime.db.engine.dispose()
+
+
+CDR_SOURCES = {
+    "sources": [
+        {
+            "name": "mediation",
+            "kind": "cdr",
+            "format": {"type": "csv", "delimiter": ";", "header": False, "columns": ["id", "a", "code", "ts", "dur"]},
+            "location": {"files": "cdr/*.csv"},
+            "mapping": {
+                "subscriber_id": {"field": "a", "msisdn": {"country_code": "44"}},
+                "event_time": {"field": "ts", "format": "%Y%m%d%H%M%S", "timezone": "Europe/London"},
+                "event_type": {"field": "code", "lookup": {"MOC": "voice_call", "SMS": "sms"}},
+                "value": {"by_type": {"voice_call": {"field": "dur", "unit": "s"}}},
+                "natural_key": ["id"],
+            },
+        }
+    ]
+}
+DAY1 = "1;07700900001;MOC;20261101100000;60\n2;07700900002;SMS;20261101230000;\n3;07700900003;BAD;20261101100000;1\n"
+DAY2 = "4;07700900001;MOC;20261102080000;30\n5;broken\n"
+
+
+@pytest.fixture
+def cdr_feed(tmp_path: Path) -> Path:
+    """A small mediation CDR source: two daily files (3 good records, 2 bad) and its `sources.yaml`."""
+    (tmp_path / "cdr").mkdir()
+    (tmp_path / "cdr" / "day1.csv").write_text(DAY1)
+    (tmp_path / "cdr" / "day2.csv").write_text(DAY2)
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(CDR_SOURCES))
+    return tmp_path

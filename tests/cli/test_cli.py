@@ -11,25 +11,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-CDR = "1;07700900001;MOC;20261101100000;60\n2;07700900002;SMS;20261101230000;\n3;07700900003;BAD;20261101100000;1\n"
-SOURCES = {
-    "sources": [
-        {
-            "name": "mediation",
-            "kind": "cdr",
-            "format": {"type": "csv", "delimiter": ";", "header": False, "columns": ["id", "a", "code", "ts", "dur"]},
-            "location": {"files": "cdr/*.csv"},
-            "mapping": {
-                "subscriber_id": {"field": "a", "msisdn": {"country_code": "44"}},
-                "event_time": {"field": "ts", "format": "%Y%m%d%H%M%S", "timezone": "Europe/London"},
-                "event_type": {"field": "code", "lookup": {"MOC": "voice_call", "SMS": "sms"}},
-                "value": {"by_type": {"voice_call": {"field": "dur", "unit": "s"}}},
-                "natural_key": ["id"],
-            },
-        }
-    ]
-}
-
 
 def questline(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUESTLINE_")}
@@ -45,19 +26,11 @@ def questline(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedPr
     return done
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    (tmp_path / "cdr").mkdir()
-    (tmp_path / "cdr" / "day1.csv").write_text(CDR)
-    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(SOURCES))
-    return tmp_path
-
-
-def test_configure_sync_and_inspect(workspace: Path) -> None:
-    home = workspace / "home"
+def test_configure_sync_and_inspect(cdr_feed: Path) -> None:
+    home = cdr_feed / "home"
     questline(home, "init")
     assert (
-        "added source mediation" in questline(home, "sources", "add", "--file", str(workspace / "sources.yaml")).stdout
+        "added source mediation" in questline(home, "sources", "add", "--file", str(cdr_feed / "sources.yaml")).stdout
     )
     listed = json.loads(questline(home, "sources", "list", "--json").stdout)
     assert [(s["name"], s["format"]) for s in listed] == [("mediation", "csv")]
@@ -66,12 +39,12 @@ def test_configure_sync_and_inspect(workspace: Path) -> None:
 
     synced = json.loads(questline(home, "sources", "sync", "--json").stdout)
     assert synced[0] | {"source": "mediation"} == synced[0]
-    assert (synced[0]["events"], synced[0]["rejected"]) == (2, 1)
+    assert (synced[0]["events"], synced[0]["rejected"]) == (3, 2)
     again = json.loads(questline(home, "sources", "sync", "--force", "--json").stdout)
-    assert (again[0]["events"], again[0]["duplicates"]) == (0, 2)
+    assert (again[0]["events"], again[0]["duplicates"]) == (0, 3)
 
     stats = json.loads(questline(home, "events", "stats", "--json").stdout)
-    assert stats["events"]["cdr"] == 2 and stats["rejects"] == 1
+    assert stats["events"]["cdr"] == 3 and stats["rejects"] == 2
     rejects = json.loads(questline(home, "rejects", "list", "--json").stdout)
     assert rejects[0]["reason"] == "event_type: unknown code 'BAD'"
     assert rejects[0]["record"] == 2
@@ -80,18 +53,18 @@ def test_configure_sync_and_inspect(workspace: Path) -> None:
     assert json.loads(questline(home, "sources", "list", "--json").stdout) == []
 
 
-def test_ingest_named_files(workspace: Path) -> None:
-    home = workspace / "home"
-    questline(home, "sources", "add", "--file", str(workspace / "sources.yaml"))
+def test_ingest_named_files(cdr_feed: Path) -> None:
+    home = cdr_feed / "home"
+    questline(home, "sources", "add", "--file", str(cdr_feed / "sources.yaml"))
     result = json.loads(
-        questline(home, "ingest", "--source", "mediation", str(workspace / "cdr" / "day1.csv"), "--json").stdout
+        questline(home, "ingest", "--source", "mediation", str(cdr_feed / "cdr" / "day1.csv"), "--json").stdout
     )
     assert (result[0]["events"], result[0]["rejected"]) == (2, 1)
 
 
-def test_sources_test_tries_a_mapping_without_saving_it(workspace: Path) -> None:
-    home = workspace / "home"
-    report = json.loads(questline(home, "sources", "test", "--file", str(workspace / "sources.yaml"), "--json").stdout)
+def test_sources_test_tries_a_mapping_without_saving_it(cdr_feed: Path) -> None:
+    home = cdr_feed / "home"
+    report = json.loads(questline(home, "sources", "test", "--file", str(cdr_feed / "sources.yaml"), "--json").stdout)
     assert (report[0]["events"], report[0]["rejected"]) == (2, 1)
     assert report[0]["first_rejects"][0]["reason"] == "event_type: unknown code 'BAD'"
     assert report[0]["first_events"][0]["subscriber_id"] == "+447700900001"
@@ -120,11 +93,11 @@ def test_bad_input_exits_non_zero_with_one_line(tmp_path: Path, args: list[str],
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
-def test_bad_mapping_is_refused_with_the_field(workspace: Path) -> None:
-    broken = yaml.safe_load(yaml.safe_dump(SOURCES))
+def test_bad_mapping_is_refused_with_the_field(cdr_feed: Path) -> None:
+    broken = yaml.safe_load((cdr_feed / "sources.yaml").read_text())
     broken["sources"][0]["mapping"]["attributes"] = {"colour": "a"}
-    (workspace / "broken.yaml").write_text(yaml.safe_dump(broken))
-    done = questline(workspace / "home", "sources", "add", "--file", str(workspace / "broken.yaml"), ok=False)
+    (cdr_feed / "broken.yaml").write_text(yaml.safe_dump(broken))
+    done = questline(cdr_feed / "home", "sources", "add", "--file", str(cdr_feed / "broken.yaml"), ok=False)
     assert "unknown attribute 'colour'" in done.stderr and "mapping.attributes" in done.stderr
 
 

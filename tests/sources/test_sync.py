@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from questline.events import rejects
 from questline.events.stats import stats
@@ -14,35 +13,11 @@ from questline.runtime import Runtime
 from questline.sources import service
 from questline.sources.sync import sync
 
-CONFIG = {
-    "sources": [
-        {
-            "name": "mediation",
-            "kind": "cdr",
-            "format": {"type": "csv", "delimiter": ";", "header": False, "columns": ["id", "a", "code", "ts", "dur"]},
-            "location": {"files": "cdr/*.csv"},
-            "mapping": {
-                "subscriber_id": {"field": "a", "msisdn": {"country_code": "44"}},
-                "event_time": {"field": "ts", "format": "%Y%m%d%H%M%S", "timezone": "Europe/London"},
-                "event_type": {"field": "code", "lookup": {"MOC": "voice_call", "SMS": "sms"}},
-                "value": {"by_type": {"voice_call": {"field": "dur", "unit": "s"}}},
-                "natural_key": ["id"],
-            },
-        }
-    ]
-}
-DAY1 = "1;07700900001;MOC;20261101100000;60\n2;07700900002;SMS;20261101230000;\n3;07700900003;BAD;20261101100000;1\n"
-DAY2 = "4;07700900001;MOC;20261102080000;30\n5;broken\n"
-
 
 @pytest.fixture
-def configured(rt: Runtime, tmp_path: Path) -> Runtime:
-    (tmp_path / "cdr").mkdir()
-    (tmp_path / "cdr" / "day1.csv").write_text(DAY1)
-    (tmp_path / "cdr" / "day2.csv").write_text(DAY2)
-    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(CONFIG))
+def configured(rt: Runtime, cdr_feed: Path) -> Runtime:
     with rt.db.session() as session:
-        for spec in service.load_document(tmp_path / "sources.yaml"):
+        for spec in service.load_document(cdr_feed / "sources.yaml"):
             service.save(session, spec)
     return rt
 
@@ -64,7 +39,8 @@ def test_sync_ingests_once_and_force_adds_nothing(configured: Runtime) -> None:
 
 def test_a_changed_file_is_read_again_and_only_new_records_count(configured: Runtime, tmp_path: Path) -> None:
     sync(configured)
-    (tmp_path / "cdr" / "day2.csv").write_text(DAY2 + "6;07700900002;SMS;20261102090000;\n")
+    day2 = tmp_path / "cdr" / "day2.csv"
+    day2.write_text(day2.read_text() + "6;07700900002;SMS;20261102090000;\n")
     result = sync(configured)["mediation"]
     assert (result.files, result.events, result.duplicates) == (1, 1, 1)
 
@@ -102,9 +78,8 @@ def test_a_crash_between_lake_partitions_is_repaired_by_the_next_sync(
             raise OSError("disk full")
         original(self, directory, frame)  # type: ignore[arg-type]
 
-    (Path(configured.settings.home).parent / "cdr" / "day1.csv").write_text(
-        DAY1 + "7;07700900004;SMS;20261105100000;\n"
-    )
+    day1 = Path(configured.settings.home).parent / "cdr" / "day1.csv"
+    day1.write_text(day1.read_text() + "7;07700900004;SMS;20261105100000;\n")
     monkeypatch.setattr(Lake, "_write", write_one_then_crash)
     with pytest.raises(OSError):
         sync(configured)
