@@ -171,23 +171,21 @@ def _specs_to_try(name: str | None, file: Path | None) -> list[Any]:
 def sources_sync(
     name: Annotated[str | None, typer.Argument(help="One source (default: every enabled file source).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Read every file again (adds nothing already there).")] = False,
+    due: Annotated[
+        bool, typer.Option("--due", help="Only sources whose sync schedule has come round (for cron).")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Ingest new and changed files of the sources."""
-    from questline.sources.sync import files_of, sync
+    from questline.kit.time import utcnow
+    from questline.sources.sync import files_of, selected, sync
 
-    with _progress("syncing", _count_files(files_of, name)) as step:
-        results = sync(state.runtime, name, force=force, on_file=lambda path, _: step(path.name))
+    due_at = utcnow() if due else None
+    files = sum(len(files_of(spec)) for spec in selected(state.runtime, name, due_at=due_at))
+    with _progress("syncing", files) as step:
+        results = sync(state.runtime, name, force=force, due_at=due_at, on_file=lambda path, _: step(path.name))
     rows = [{"source": source, **result.as_dict()} for source, result in results.items()]
     _emit(rows, as_json, title="Sync")
-
-
-def _count_files(files_of: Any, name: str | None) -> int:
-    from questline.sources import service
-
-    with state.runtime.db.session() as session:
-        specs = [service.get(session, name)] if name else service.all_specs(session)
-    return sum(len(files_of(s)) for s in specs if s.location.files and (name or s.enabled))
 
 
 @sources_app.command("remove")

@@ -86,3 +86,14 @@ def test_a_crash_between_lake_partitions_is_repaired_by_the_next_sync(
     monkeypatch.undo()
     sync(configured)
     assert stats(configured)["events"]["cdr"] == 4
+
+
+def test_due_sources_follow_their_schedule(configured: Runtime) -> None:
+    import datetime as dt
+
+    from questline.kit.time import utcnow
+
+    assert "mediation" in sync(configured, due_at=utcnow())  # never synced: due
+    assert sync(configured, due_at=utcnow()) == {}  # schedule 15m: not due again yet
+    later = sync(configured, due_at=utcnow() + dt.timedelta(minutes=15))
+    assert later["mediation"].skipped == 2

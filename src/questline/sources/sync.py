@@ -6,6 +6,7 @@ read add nothing that the first one already added."""
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -47,15 +48,17 @@ OnFile = Callable[[Path, IngestResult], None]
 
 
 def sync(
-    rt: Runtime, name: str | None = None, *, force: bool = False, on_file: OnFile | None = None
+    rt: Runtime,
+    name: str | None = None,
+    *,
+    force: bool = False,
+    due_at: dt.datetime | None = None,
+    on_file: OnFile | None = None,
 ) -> dict[str, IngestResult]:
-    """Ingest every new or changed file of one source, or of every enabled file source."""
-    with rt.db.session() as session:
-        specs = [service.get(session, name)] if name else service.all_specs(session)
+    """Ingest every new or changed file of one source, or of every enabled file source (with `due_at`: only those
+    whose schedule has come round since their last sync)."""
     results: dict[str, IngestResult] = {}
-    for spec in specs:
-        if not spec.location.files or (name is None and not spec.enabled):
-            continue
+    for spec in selected(rt, name, due_at=due_at):
         total = IngestResult()
         for path in files_of(spec):
             result = ingest_file(rt, spec, path, force=force)
@@ -68,6 +71,23 @@ def sync(
                 source.last_sync_at = utcnow()
         results[spec.name] = total
     return results
+
+
+def selected(rt: Runtime, name: str | None = None, *, due_at: dt.datetime | None = None) -> list[SourceSpec]:
+    """The file sources a sync reads: the one named, or every enabled one; with `due_at`, only those due by then."""
+    with rt.db.session() as session:
+        if name:
+            return [service.get(session, name)]
+        rows = session.scalars(select(Source).where(Source.enabled).order_by(Source.name)).all()
+        specs = [(SourceSpec.model_validate(row.spec), row.last_sync_at) for row in rows]
+    return [spec for spec, last in specs if spec.location.files and _due(spec, last, due_at)]
+
+
+def _due(spec: SourceSpec, last: dt.datetime | None, due_at: dt.datetime | None) -> bool:
+    if due_at is None or last is None:
+        return True
+    last = last if last.tzinfo else last.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
+    return (due_at - last).total_seconds() >= spec.schedule_seconds
 
 
 def files_of(spec: SourceSpec) -> list[Path]:
