@@ -17,6 +17,7 @@ from rich.table import Table
 from questline.config import load_settings
 from questline.events.schema import ATTRIBUTES
 from questline.kit.errors import QuestlineError
+from questline.ml.cli import ml_app
 from questline.runtime import Runtime
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -28,6 +29,7 @@ app.add_typer(sources_app, name="sources")
 app.add_typer(rejects_app, name="rejects")
 app.add_typer(events_app, name="events")
 app.add_typer(keys_app, name="keys")
+app.add_typer(ml_app, name="ml")
 
 out = Console()
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

@@ -1,0 +1,141 @@
+"""`questline ml …`: train, list, activate and import models. Mounted by the main command as the `ml` group."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from questline.runtime import Runtime
+
+ml_app = typer.Typer(no_args_is_help=True, help="Churn, next best offer and lifetime value models.")
+train_app = typer.Typer(no_args_is_help=True, help="Train a model and register it as a new version.")
+ml_app.add_typer(train_app, name="train")
+
+out = Console()
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _runtime() -> Runtime:
+    from questline.cli import state  # imported late: questline.cli mounts this module
+
+    return state.runtime
+
+
+@train_app.command("churn")
+def train_churn(
+    table: Annotated[Path, typer.Option("--table", help="A labelled CSV or Parquet table (a CRM export).")],
+    target: Annotated[str, typer.Option("--target", help="The churn label column (Yes/No, True/False, 1/0).")],
+    id_column: Annotated[str, typer.Option("--id", help="The customer id column (never a feature).")],
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the folds and the model.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a churn model on an operator's own table; print its cross-validated metrics."""
+    from questline.ml import registry
+    from questline.ml.tabular import train_table
+
+    result = train_table(table, target=target, id_column=id_column, folds=folds, seed=seed)
+    name = f"{result.model.algorithm} on {table.name}"
+    params = {**result.params, "algorithm": result.model.algorithm, "excluded": result.model.schema.excluded}
+    row = registry.save_model(
+        _runtime(),
+        result.model,
+        kind="churn",
+        name=name,
+        metrics=result.metrics,
+        features=result.features,
+        params=params,
+    )
+    if as_json:
+        print(json.dumps({"kind": "churn", "version": row.version, **result.as_json()}, indent=2, default=str))
+        return
+    out.print(f"churn version {row.version}: {result.model.algorithm}, {len(result.features)} features")
+    rows = [{"model": algorithm} | _headline(metrics) for algorithm, metrics in result.candidates.items()]
+    _table(rows, title=f"{folds}-fold cross-validation")
+    out.print(f"activate it with: questline ml activate churn {row.version}")
+
+
+@ml_app.command("list")
+def list_models(
+    kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None, as_json: JsonFlag = False
+) -> None:
+    """Every model version, with its headline metrics."""
+    from questline.ml import registry
+
+    rows = [registry.as_dict(m) for m in registry.list_models(_runtime(), kind)]
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    _table([_summary(row) for row in rows], title="Models")
+
+
+@ml_app.command("activate")
+def activate(kind: str, version: int) -> None:
+    """Use this version for its kind from now on (the previous one is deactivated)."""
+    from questline.ml import registry
+
+    row = registry.activate(_runtime(), kind, version)
+    out.print(f"{row.kind} version {row.version} ({row.name}) is active")
+
+
+@ml_app.command("import")
+def import_scores(
+    file: Annotated[Path, typer.Option("--file", "-f", help="CSV or Parquet: subscriber, model, score, as_of.")],
+    model: Annotated[str, typer.Option("--model", help="The model name in the file's `model` column.")],
+    kind: Annotated[str, typer.Option("--kind", help="What the scores are: churn, nbo or ltv.")] = "churn",
+    low: Annotated[float | None, typer.Option("--min", help="Lowest valid score (churn: 0).")] = None,
+    high: Annotated[float | None, typer.Option("--max", help="Highest valid score (churn: 1).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import an operator's own scores as a new external version of a kind; bad rows are listed with reasons."""
+    from questline.kit.errors import Invalid
+    from questline.ml.external import import_scores as run_import
+
+    if (low is None) != (high is None):
+        raise Invalid("give both --min and --max, or neither", field="min" if low is None else "max")
+    score_range = (low, high) if low is not None and high is not None else None
+    result = run_import(_runtime(), file, model=model, kind=kind, score_range=score_range)
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2, default=str))
+        return
+    counts = f"{result.accepted} subscribers, {result.rejects.height} rows rejected"
+    out.print(f"{kind} version {result.model.version} ({model}): {counts}")
+    _table(result.rejects.head(20).to_dicts(), title="first rejected rows")
+    out.print(f"activate it with: questline ml activate {kind} {result.model.version}")
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    metrics = row["metrics"]
+    shown = {key: _fmt(metrics[key]) for key in ("auc", "brier", "lift_top_decile", "subscribers") if key in metrics}
+    base = {k: row[k] for k in ("kind", "version", "name", "origin", "active")}
+    base["created"] = (row["created_at"] or "")[:16]
+    return base | {"metrics": " ".join(f"{k}={v}" for k, v in shown.items())}
+
+
+HEADLINE = ("auc", "pr_auc", "brier", "lift_top_decile", "ece")
+
+
+def _headline(metrics: dict[str, object]) -> dict[str, str]:
+    return {key: _fmt(metrics[key]) for key in HEADLINE if key in metrics}
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _table(rows: list[dict[str, Any]], *, title: str) -> None:
+    if not rows:
+        out.print(f"{title}: none")
+        return
+    table = Table(title=title)
+    for column in rows[0]:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    out.print(table)
