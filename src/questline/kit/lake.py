@@ -2,12 +2,17 @@
 
 Appends are idempotent on a key: rows whose key is already in a touched partition, or repeated within the batch,
 are not written again. Each partition file appears atomically (written aside, then renamed), so a crash leaves
-either a whole file or none, and a retried append adds exactly what is missing."""
+either a whole file or none, and a retried append adds exactly what is missing.
+
+Derived tables (the daily aggregates) are not appended but replaced a partition at a time: one file per partition,
+swapped by a single rename."""
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
+REPLACED = "part-0.parquet"
 PARQUET_OPTIONS: dict[str, object] = {"compression": "lz4", "statistics": True, "row_group_size": 512 * 1024}
 
 
@@ -50,6 +56,46 @@ class Lake:
     def partitions(self, table: str) -> list[str]:
         base = self.root / table
         return sorted(p.name.split("=", 1)[1] for p in base.glob("*=*") if p.is_dir()) if base.exists() else []
+
+    def partition_files(self, table: str, partition: str) -> dict[str, list[str]]:
+        """Per partition value, the sorted names of its data files."""
+        base = self.root / table
+        found: dict[str, list[str]] = {}
+        for path in base.glob(f"{partition}=*/*.parquet") if base.exists() else []:
+            found.setdefault(path.parent.name.split("=", 1)[1], []).append(path.name)
+        return {value: sorted(names) for value, names in sorted(found.items())}
+
+    def replace_partition(self, table: str, partition: str, value: object, frame: pl.DataFrame) -> None:
+        """Make `frame` the whole partition. Replaced partitions hold one file of a fixed name, swapped in by one
+        rename, so a reader sees the old content or the new, never both (a table is either appended or replaced)."""
+        directory = self._partition_dir(table, partition, value)
+        with self._locked():
+            directory.mkdir(parents=True, exist_ok=True)
+            aside = directory / f".{REPLACED}.{uuid.uuid4().hex}.tmp"
+            frame.write_parquet(aside, **PARQUET_OPTIONS)  # type: ignore[arg-type]
+            os.replace(aside, directory / REPLACED)
+            for stale in directory.glob("*.parquet"):
+                if stale.name != REPLACED:
+                    stale.unlink()
+
+    def drop_partition(self, table: str, partition: str, value: object) -> None:
+        directory = self._partition_dir(table, partition, value)
+        with self._locked():
+            if directory.exists():
+                for stale in directory.glob("*.parquet"):
+                    stale.unlink()  # a replaced partition is one file: it goes at once
+                shutil.rmtree(directory)
+
+    def read_manifest(self, name: str) -> dict[str, str]:
+        """A small JSON document kept beside the tables (empty when absent)."""
+        path = self.root / f"_{name}.json"
+        return dict(json.loads(path.read_text())) if path.exists() else {}
+
+    def write_manifest(self, name: str, content: dict[str, str]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        aside = self.root / f"._{name}.{uuid.uuid4().hex}.tmp"
+        aside.write_text(json.dumps(content, sort_keys=True, indent=1))
+        os.replace(aside, self.root / f"_{name}.json")
 
     def _keys(self, table: str, partition: str, values: list[object], key: str) -> pl.Series:
         files = [f for v in values for f in self._partition_dir(table, partition, v).glob("*.parquet")]
