@@ -19,6 +19,7 @@ from questline.events.schema import ATTRIBUTES
 from questline.kit.errors import QuestlineError
 from questline.ml.cli import ml_app
 from questline.runtime import Runtime
+from questline.scoring.cli import score, segments_app, subscribers_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 sources_app = typer.Typer(no_args_is_help=True, help="Configure data sources and sync them.")
@@ -30,6 +31,9 @@ app.add_typer(rejects_app, name="rejects")
 app.add_typer(events_app, name="events")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ml_app, name="ml")
+app.add_typer(segments_app, name="segments")
+app.add_typer(subscribers_app, name="subscribers")
+app.command("score")(score)
 
 out = Console()
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

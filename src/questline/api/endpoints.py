@@ -3,11 +3,13 @@
 from fastapi import APIRouter
 
 from questline.events.endpoints import router as events
+from questline.scoring.endpoints import router as scores
 from questline.sources.endpoints import router as sources
 
 router = APIRouter()
 router.include_router(events)
 router.include_router(sources)
+router.include_router(scores)
 
 
 @router.get("/healthz", tags=["ops"])

@@ -52,12 +52,20 @@ def lifetime_value(
 ) -> pl.DataFrame:
     """(subscriber_id, monthly_revenue, churn_probability, retention, ltv) for every subscriber in `churn`
     (subscriber_id, churn_probability). Subscribers without revenue in the history window are worth 0."""
+    monthly = monthly_revenue(revenue, as_of=as_of, history=history)
+    return value_over_horizon(monthly, churn, horizon=horizon, churn_months=churn_months, discount=discount)
+
+
+def value_over_horizon(
+    monthly: pl.DataFrame, churn: pl.DataFrame, *, horizon: int = 12, churn_months: int = 1, discount: float = 0.01
+) -> pl.DataFrame:
+    """The same value from a monthly revenue rate already known (subscriber_id, monthly_revenue)."""
     _check(churn, horizon=horizon, churn_months=churn_months, discount=discount)
     q = pl.col("retention") / (1 + discount)
     geometric = pl.when(q == 1).then(float(horizon)).otherwise(q * (1 - q.pow(horizon)) / (1 - q))
     return (
         churn.select("subscriber_id", pl.col("churn_probability").cast(pl.Float64))
-        .join(monthly_revenue(revenue, as_of=as_of, history=history), on="subscriber_id", how="left")
+        .join(monthly.select("subscriber_id", "monthly_revenue"), on="subscriber_id", how="left")
         .with_columns(
             pl.col("monthly_revenue").fill_null(0.0),
             (1 - pl.col("churn_probability")).pow(1 / churn_months).alias("retention"),

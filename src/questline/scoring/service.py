@@ -1,0 +1,196 @@
+"""A scoring run: daily aggregates → features → churn probability → five scores → segments → lifetime value and next
+best offers. Each run keeps a dated snapshot in the lake, the current values in the database, the segment sizes, and
+a `score.changed` event in the outbox for every subscriber whose score crossed into another band."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sqlalchemy import delete, func, insert, select
+
+from questline.kit.errors import Invalid
+from questline.ml import external, ltv, nbo, registry
+from questline.models import OutboxEvent, SegmentSize, SubscriberScore
+from questline.runtime import Runtime
+from questline.scoring.config import SCORE_NAMES, ScoreConfig, SegmentConfig, load_scores, load_segments
+from questline.scoring.daily import refresh_daily, scan_daily
+from questline.scoring.features import features
+from questline.scoring.scores import band_changes, score
+from questline.scoring.segments import assign, sizes
+
+SNAPSHOTS = "scores"  # lake table of dated snapshots, partitioned by `as_of`
+OFFERS = "offers"  # lake table of next best offers, partitioned by `as_of`
+PARTITION = "as_of"
+CHANGED = "score.changed"
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    as_of: dt.date
+    subscribers: int
+    days_rebuilt: int
+    churn_model: str | None
+    segments: list[dict[str, Any]]
+    band_changes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "subscribers": self.subscribers,
+            "days_rebuilt": self.days_rebuilt,
+            "churn_model": self.churn_model,
+            "segments": self.segments,
+            "score_changed_events": self.band_changes,
+        }
+
+
+def run_scoring(
+    rt: Runtime,
+    as_of: dt.date | None = None,
+    *,
+    scores_config: ScoreConfig | None = None,
+    segments_config: SegmentConfig | None = None,
+) -> ScoringRun:
+    """Score every subscriber as of a local date (default: the latest day in the lake)."""
+    refreshed = refresh_daily(rt.lake, rt.events)
+    daily = scan_daily(rt.lake)
+    as_of = as_of or _latest_day(daily)
+    scores_config = scores_config or load_scores()
+    segments_config = segments_config or load_segments()
+
+    table = features(daily, as_of)
+    churn, churn_model = _churn(rt, table)
+    scored = score(table, scores_config, churn=churn)
+    profile = table.select("subscriber_id", "tenure_days", "days_observed", "recency_days", "plan")
+    frame = profile.join(scored, on="subscriber_id").join(churn, on="subscriber_id", how="left")
+    # the last 30 days' revenue is the monthly run rate: the lake's history may be shorter than any calendar window
+    monthly = table.select("subscriber_id", pl.col("revenue_30d").alias("monthly_revenue"))
+    value = ltv.value_over_horizon(monthly, _churn_or_risk(frame))
+    frame = frame.join(value.select("subscriber_id", pl.col("ltv").alias("lifetime_value")), on="subscriber_id")
+    frame = frame.join(assign(frame, segments_config), on="subscriber_id")
+
+    changes = band_changes(_previous(rt, as_of), frame, scores_config)
+    rt.lake.replace_partition(SNAPSHOTS, PARTITION, as_of, frame)
+    rt.lake.replace_partition(OFFERS, PARTITION, as_of, _offers(rt, frame, as_of))
+    segment_sizes = sizes(frame.select("subscriber_id", "segment"), segments_config)
+    with rt.db.session() as session:
+        _store_current(session, frame, as_of)
+        session.execute(delete(SegmentSize).where(SegmentSize.as_of == as_of))
+        session.execute(
+            insert(SegmentSize),
+            [{"as_of": as_of, "segment": r["segment"], "size": r["subscribers"]} for r in segment_sizes.to_dicts()],
+        )
+        emitted = _emit_changes(session, changes, as_of)
+    return ScoringRun(as_of, frame.height, len(refreshed.rebuilt), churn_model, segment_sizes.to_dicts(), emitted)
+
+
+def _latest_day(daily: pl.LazyFrame) -> dt.date:
+    latest = daily.select(pl.col("date").max()).collect().item()
+    if latest is None:
+        raise Invalid("the lake holds no events yet: sync a source first", field="as_of")
+    day: dt.date = latest
+    return day
+
+
+def _churn(rt: Runtime, table: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
+    """Churn probabilities from the active churn model (imported or trained on the lake), or none."""
+    model = registry.active(rt, "churn")
+    empty = pl.DataFrame(schema={"subscriber_id": pl.String, "churn_probability": pl.Float64})
+    if model is None:
+        return empty, None
+    if model.origin == "external":
+        scores = external.scores_of(rt, model)
+    elif model.params.get("trained_on") == "lake":
+        from questline.ml.churn import predict_churn
+
+        scores = predict_churn(rt, model, table).rename({"churn_probability": "score"})
+    else:  # a model trained on an operator's own table scores that table's columns, not the lake's features
+        return empty, None
+    probabilities = scores.select("subscriber_id", pl.col("score").cast(pl.Float64).alias("churn_probability"))
+    return probabilities, f"{model.name} (churn v{model.version})"
+
+
+def _churn_or_risk(frame: pl.DataFrame) -> pl.DataFrame:
+    """Lifetime value needs a churn probability; without a model the Risk score stands in for it (Risk / 100)."""
+    probability = pl.coalesce(pl.col("churn_probability"), pl.col("risk") / 100).clip(0.0, 1.0)
+    return frame.select("subscriber_id", probability.alias("churn_probability"))
+
+
+def _offers(rt: Runtime, frame: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    purchases = (
+        rt.events.scan(end=as_of)
+        .filter((pl.col("event_type") == "bundle_purchase") & pl.col("product").is_not_null())
+        .select("subscriber_id", "product", "event_time")
+        .collect()
+    )
+    return nbo.recommend(purchases, frame.select("subscriber_id", "segment"), as_of=end)
+
+
+def _previous(rt: Runtime, as_of: dt.date) -> pl.DataFrame:
+    """The latest snapshot before this run, for band changes (empty on the first run)."""
+    snapshots = rt.lake.scan(SNAPSHOTS)
+    columns = ["subscriber_id", *SCORE_NAMES]
+    if snapshots is None:
+        return pl.DataFrame(schema={c: pl.String if c == "subscriber_id" else pl.Float64 for c in columns})
+    dated = snapshots.with_columns(pl.col(PARTITION).cast(pl.Date)).filter(pl.col(PARTITION) < as_of)
+    latest = dated.select(pl.col(PARTITION).max()).collect().item()
+    if latest is None:
+        return pl.DataFrame(schema={c: pl.String if c == "subscriber_id" else pl.Float64 for c in columns})
+    return dated.filter(pl.col(PARTITION) == latest).select(columns).collect()
+
+
+def snapshot(rt: Runtime, table: str = SNAPSHOTS, as_of: dt.date | None = None) -> pl.LazyFrame:
+    """One dated snapshot (default: the latest) of the scores or of the offers."""
+    frame = rt.lake.scan(table)
+    if frame is None:
+        raise Invalid("no scoring run yet: run `questline score`", field="as_of")
+    frame = frame.with_columns(pl.col(PARTITION).cast(pl.Date))
+    day = as_of or frame.select(pl.col(PARTITION).max()).collect().item()
+    return frame.filter(pl.col(PARTITION) == day)
+
+
+def _store_current(session: Any, frame: pl.DataFrame, as_of: dt.date) -> None:
+    """Replace the current scores, unless a later run already stands there."""
+    latest = session.scalar(select(func.max(SubscriberScore.as_of)))
+    if latest is not None and latest > as_of:
+        return
+    rows = frame.select(
+        "subscriber_id",
+        pl.lit(as_of).alias("as_of"),
+        *SCORE_NAMES,
+        "churn_probability",
+        "lifetime_value",
+        "segment",
+        "explanation",
+    ).to_dicts()
+    session.execute(delete(SubscriberScore))
+    for start in range(0, len(rows), 50_000):
+        session.execute(insert(SubscriberScore), rows[start : start + 50_000])
+
+
+def _emit_changes(session: Any, changes: pl.DataFrame, as_of: dt.date) -> int:
+    """One `score.changed` event per band crossing; the key makes a re-run of the same day emit nothing new."""
+    if changes.is_empty():
+        return 0
+    time = dt.datetime.combine(as_of, dt.time(), tzinfo=dt.UTC)
+    keyed = changes.with_columns(
+        pl.format("{}:{}:{}:{}", pl.lit(CHANGED), "subscriber_id", "score", pl.lit(as_of.isoformat())).alias("key")
+    )
+    known = set(session.scalars(select(OutboxEvent.key).where(OutboxEvent.type == CHANGED, OutboxEvent.time == time)))
+    rows = [
+        {
+            "key": row["key"],
+            "type": CHANGED,
+            "subject": row["subscriber_id"],
+            "time": time,
+            "data": {"score": row["score"], "from": row["from_band"], "to": row["to_band"], "as_of": as_of.isoformat()},
+        }
+        for row in keyed.filter(~pl.col("key").is_in(list(known))).to_dicts()
+    ]
+    if rows:
+        session.execute(insert(OutboxEvent), rows)
+    return len(rows)
