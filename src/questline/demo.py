@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import time
 
+import polars as pl
 from rich.console import Console
 from rich.table import Table
 
 from questline.api.keys import Scope, create
 from questline.events.stats import stats
 from questline.runtime import Runtime
+from questline.scoring.config import SCORE_NAMES
+from questline.scoring.service import run_scoring, snapshot
 from questline.simulate import simulate
 from questline.sources import service
 from questline.sources.sync import files_of, sync
@@ -34,7 +37,14 @@ def run_demo(rt: Runtime, out: Console, *, subscribers: int, days: int, seed: in
     elapsed = time.perf_counter() - started
     records = sum(r.records for r in results.values())
     out.print(f"ingested {records:,} records in {elapsed:.1f}s ({records / max(elapsed, 1e-9):,.0f} records/s)")
-    _compare(out, stats(rt), json.loads((feeds / "truth.json").read_text()))
+    truth = json.loads((feeds / "truth.json").read_text())
+    _compare(out, stats(rt), truth)
+
+    started = time.perf_counter()
+    with out.status("scoring: daily aggregates, features, five scores, segments, lifetime value, offers"):
+        run = run_scoring(rt)
+    out.print(f"scored {run.subscribers:,} subscribers as of {run.as_of} in {time.perf_counter() - started:.1f}s")
+    _scores_by_persona(out, rt, truth["personas"])
 
     with rt.db.session() as session:
         key = create(session, [Scope.ADMIN], name="demo")
@@ -54,6 +64,20 @@ def _compare(out: Console, found: dict[str, object], truth: dict[str, object]) -
     out.print(table)
 
 
+def _scores_by_persona(out: Console, rt: Runtime, personas: dict[str, str]) -> None:
+    """Mean scores per simulated persona, and the segments each persona fell into."""
+    table = pl.DataFrame({"subscriber_id": list(personas), "persona": list(personas.values())})
+    scores = snapshot(rt).collect().join(table, on="subscriber_id")
+    means = scores.group_by("persona").agg(pl.len().alias("subscribers"), pl.col(SCORE_NAMES).mean().round(0))
+    top = scores.group_by("persona", "segment").len().sort("len", descending=True).group_by("persona").first()
+    view = Table(title="Mean scores by simulated persona (0-100)")
+    for column in ("persona", "subscribers", *SCORE_NAMES, "main segment"):
+        view.add_column(column)
+    for row in means.join(top, on="persona").sort("persona").iter_rows(named=True):
+        view.add_row(row["persona"], str(row["subscribers"]), *(f"{row[n]:.0f}" for n in SCORE_NAMES), row["segment"])
+    out.print(view)
+
+
 def _serve(rt: Runtime, out: Console, key: str, port: int) -> None:
     import uvicorn
 
@@ -62,4 +86,5 @@ def _serve(rt: Runtime, out: Console, key: str, port: int) -> None:
     base = f"http://127.0.0.1:{port}"
     out.print(f"\nAPI on {base} (OpenAPI at {base}/docs). An admin key for this demo:\n  {key}")
     out.print(f'  curl -H "Authorization: Bearer {key}" {base}/v1/events/stats')
+    out.print(f'  curl -H "Authorization: Bearer {key}" {base}/v1/segments')
     uvicorn.run(create_app(rt), host="127.0.0.1", port=port, log_level="warning")
