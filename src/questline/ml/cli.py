@@ -29,20 +29,47 @@ def _runtime() -> Runtime:
 
 @train_app.command("churn")
 def train_churn(
-    table: Annotated[Path, typer.Option("--table", help="A labelled CSV or Parquet table (a CRM export).")],
-    target: Annotated[str, typer.Option("--target", help="The churn label column (Yes/No, True/False, 1/0).")],
-    id_column: Annotated[str, typer.Option("--id", help="The customer id column (never a feature).")],
+    table: Annotated[
+        Path | None, typer.Option("--table", help="A labelled CSV or Parquet table (a CRM export); else the lake.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="The churn label column (Yes/No, True/False, 1/0).")
+    ] = None,
+    id_column: Annotated[str | None, typer.Option("--id", help="The customer id column (never a feature).")] = None,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the folds and the model.")] = 0,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Lake only: the last date of data used (default the latest).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Lake only: a churn.yaml (default the shipped one).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train a churn model on an operator's own table; print its cross-validated metrics."""
+    """Train a churn model on an operator's own table (cross-validated metrics), or without --table on the lake's
+    daily table (metrics on the time-based holdout)."""
+    from questline.kit.errors import Invalid
     from questline.ml import registry
     from questline.ml.tabular import train_table
 
+    if table is None:
+        if target is not None or id_column is not None:
+            raise Invalid("--target and --id go with --table", field="table")
+        _train_churn_lake(as_of, config, as_json)
+        return
+    if as_of is not None or config is not None:
+        raise Invalid("--as-of and --config apply to the lake, not to --table", field="table")
+    if target is None or id_column is None:
+        raise Invalid("--table needs --target and --id", field="target" if target is None else "id")
+
     result = train_table(table, target=target, id_column=id_column, folds=folds, seed=seed)
     name = f"{result.model.algorithm} on {table.name}"
-    params = {**result.params, "algorithm": result.model.algorithm, "excluded": result.model.schema.excluded}
+    params = {
+        **result.params,
+        "trained_on": "table",
+        "algorithm": result.model.algorithm,
+        "excluded": result.model.schema.excluded,
+    }
     row = registry.save_model(
         _runtime(),
         result.model,
@@ -59,6 +86,51 @@ def train_churn(
     rows = [{"model": algorithm} | _headline(metrics) for algorithm, metrics in result.candidates.items()]
     _table(rows, title=f"{folds}-fold cross-validation")
     out.print(f"activate it with: questline ml activate churn {row.version}")
+
+
+def _train_churn_lake(as_of: str | None, config: Path | None, as_json: bool) -> None:
+    import datetime as dt
+
+    from questline.kit.errors import Invalid
+    from questline.ml.churn import load_config
+    from questline.ml.churn import train_churn as train
+
+    try:
+        date = dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise Invalid(f"not a date: {as_of!r} (YYYY-MM-DD)", field="as_of") from None
+    result = train(_runtime(), as_of=date, config=load_config(config))
+    if as_json:
+        body = {"kind": "churn", "version": result.version, **result.metrics, "features": result.features}
+        print(json.dumps(body, indent=2, default=str))
+        return
+    metrics = result.metrics
+    out.print(f"churn version {result.version}: {metrics['algorithm']}, {len(result.features)} features")
+    _table([_headline(metrics) | {"rows": metrics["rows"]}], title=f"holdout {metrics['holdout_date']}")
+    out.print(f"activate it with: questline ml activate churn {result.version}")
+
+
+@ml_app.command("evaluate")
+def evaluate(
+    kind: Annotated[str, typer.Argument(help="The model kind: churn.")],
+    version: Annotated[int | None, typer.Option("--version", help="This version (default the active one).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The stored metrics of a model version (the active one by default)."""
+    from questline.kit.errors import NotFound
+    from questline.ml import registry
+
+    rt = _runtime()
+    row = registry.get(rt, kind, version) if version is not None else registry.active(rt, kind)
+    if row is None:
+        raise NotFound(f"no active {kind} model: give --version or activate one", field="version")
+    if as_json:
+        print(json.dumps({"kind": row.kind, "version": row.version, **row.metrics}, indent=2, default=str))
+        return
+    out.print(f"{row.kind} version {row.version} ({row.name})")
+    _table([_headline(row.metrics)], title="metrics")
+    calibration = row.metrics.get("calibration")
+    _table(calibration if isinstance(calibration, list) else [], title="calibration on the holdout")
 
 
 @ml_app.command("list")
