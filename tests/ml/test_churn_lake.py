@@ -156,7 +156,7 @@ def _run(*args: str) -> str:
 
 
 def test_an_active_lake_model_drives_risk(lake: tuple[Runtime, dict[str, Any]], trained: ChurnTraining) -> None:
-    """Once activated, scoring takes Risk from the model: churn probability × 100, and at-risk segments follow."""
+    """Once activated, scoring takes Risk from the model: churn probability x 100, and at-risk segments follow."""
     from questline.ml import registry
     from questline.scoring.service import run_scoring, snapshot
 
