@@ -89,7 +89,7 @@ def test_each_run_keeps_snapshot_current_values_sizes_and_band_changes(ingested:
     with ingested.db.session() as session:
         stored = session.scalar(select(func.count()).select_from(SubscriberScore))
         query = select(SegmentSize.segment, SegmentSize.size).where(SegmentSize.as_of == latest)
-        sizes = dict(session.execute(query).tuples().all())
+        sizes = {segment: size for segment, size in session.execute(query)}
         events = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "score.changed")).all()
     assert stored == current.height == sum(sizes.values())
     assert sizes == dict(current.group_by("segment").len().iter_rows()) | {k: 0 for k in sizes if sizes[k] == 0}
