@@ -12,11 +12,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from questline.config import load_settings
 from questline.events.schema import ATTRIBUTES
 from questline.kit.errors import QuestlineError
+from questline.kit.output import JsonFlag, out, print_table
 from questline.ml.cli import ml_app
 from questline.runtime import Runtime
 from questline.scoring.cli import score, segments_app, subscribers_app
@@ -34,9 +34,6 @@ app.add_typer(ml_app, name="ml")
 app.add_typer(segments_app, name="segments")
 app.add_typer(subscribers_app, name="subscribers")
 app.command("score")(score)
-
-out = Console()
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 class State:
@@ -154,8 +151,8 @@ def sources_test(
             f"[bold]{item['source']}[/] {item['file']}: {item['events']} events, "
             f"{item['rejected']} rejected, {item['filtered']} filtered"
         )
-        _table([_readable_event(row) for row in item["first_events"]], title="first events")
-        _table([_readable_reject(row) for row in item["first_rejects"]], title="first rejects")
+        print_table([_readable_event(row) for row in item["first_events"]], title="first events")
+        print_table([_readable_reject(row) for row in item["first_rejects"]], title="first rejects")
 
 
 def _specs_to_try(name: str | None, file: Path | None) -> list[Any]:
@@ -254,8 +251,8 @@ def events_stats(as_json: JsonFlag = False) -> None:
     if as_json:
         print(json.dumps(result, indent=2))
         return
-    _table([{"kind": k, "events": n} for k, n in result["events"].items()], title=f"Events ({result['total']})")
-    _table([{"source": s, "rejects": n} for s, n in result["rejects_by_source"].items()], title="Rejects")
+    print_table([{"kind": k, "events": n} for k, n in result["events"].items()], title=f"Events ({result['total']})")
+    print_table([{"source": s, "rejects": n} for s, n in result["rejects_by_source"].items()], title="Rejects")
 
 
 # ---- simulator, keys, server, demo ----------------------------------------------------------------------------------
@@ -349,19 +346,7 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, *, title: str) -> None:
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
     else:
-        _table(rows, title=title)
-
-
-def _table(rows: list[dict[str, Any]], *, title: str) -> None:
-    if not rows:
-        out.print(f"{title}: none")
-        return
-    table = Table(title=title)
-    for column in rows[0]:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    out.print(table)
+        print_table(rows, title=title)
 
 
 def _readable_event(row: dict[str, Any]) -> dict[str, Any]:

@@ -136,6 +136,18 @@ def test_demo_simulates_ingests_and_matches_the_truth(tmp_path: Path) -> None:
     stats = json.loads(questline(tmp_path, "events", "stats", "--json").stdout)
     assert stats["events"] == truth["events"] and stats["rejects"] == truth["bad_rows"]
 
+    run = json.loads(questline(tmp_path, "score", "--json").stdout)
+    assert run["subscribers"] == truth["subscribers"] and run["days_rebuilt"] == 0  # the demo scored already
+    segments = json.loads(questline(tmp_path, "segments", "list", "--json").stdout)
+    assert sum(s["sizes"][0]["size"] for s in segments) == truth["subscribers"]
+    assert "Champions" in questline(tmp_path, "segments", "show", "champions").stdout
+    someone = next(iter(truth["personas"]))
+    profile = json.loads(questline(tmp_path, "subscribers", "show", someone, "--json").stdout)
+    assert set(profile["scores"]) == {"engagement", "revenue", "loyalty", "risk", "digital"}
+    assert "moved most by" in questline(tmp_path, "subscribers", "show", someone).stdout
+    missing = questline(tmp_path, "subscribers", "show", "+440000000000", ok=False)
+    assert missing.returncode != 0 and "no scores for subscriber" in missing.stderr
+
 
 def test_serve_answers_over_http(tmp_path: Path) -> None:
     import socket

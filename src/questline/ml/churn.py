@@ -16,7 +16,6 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -26,7 +25,7 @@ from threadpoolctl import threadpool_limits
 from questline.kit.errors import ConfigError, Invalid, NotFound
 from questline.ml import registry
 from questline.ml.metrics import evaluate
-from questline.ml.tabular import THREADS
+from questline.ml.tabular import THREADS, boosting
 from questline.models import MlModel
 from questline.runtime import Runtime
 from questline.scoring.daily import DAILY_METRICS, scan_daily
@@ -211,20 +210,7 @@ def _estimator(numeric: list[str], categorical: list[str], spec: ModelSpec) -> A
             ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
         ]
     )
-    model: Any
-    if spec.algorithm == "logistic":
-        model = LogisticRegression(C=1.0, max_iter=3000)
-    else:
-        model = HistGradientBoostingClassifier(
-            learning_rate=0.05,
-            max_iter=300,
-            max_leaf_nodes=15,
-            min_samples_leaf=40,
-            l2_regularization=1.0,
-            early_stopping=True,
-            n_iter_no_change=20,
-            random_state=spec.seed,
-        )
+    model: Any = LogisticRegression(C=1.0, max_iter=3000) if spec.algorithm == "logistic" else boosting(spec.seed)
     pipeline = Pipeline([("prepare", prepare), ("model", model)])
     if spec.calibration == "none":
         return pipeline

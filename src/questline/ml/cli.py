@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from questline.kit.output import JsonFlag, out, print_table
 
 if TYPE_CHECKING:
     from questline.runtime import Runtime
@@ -16,9 +16,6 @@ if TYPE_CHECKING:
 ml_app = typer.Typer(no_args_is_help=True, help="Churn, next best offer and lifetime value models.")
 train_app = typer.Typer(no_args_is_help=True, help="Train a model and register it as a new version.")
 ml_app.add_typer(train_app, name="train")
-
-out = Console()
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _runtime() -> Runtime:
@@ -84,7 +81,7 @@ def train_churn(
         return
     out.print(f"churn version {row.version}: {result.model.algorithm}, {len(result.features)} features")
     rows = [{"model": algorithm} | _headline(metrics) for algorithm, metrics in result.candidates.items()]
-    _table(rows, title=f"{folds}-fold cross-validation")
+    print_table(rows, title=f"{folds}-fold cross-validation")
     out.print(f"activate it with: questline ml activate churn {row.version}")
 
 
@@ -106,7 +103,7 @@ def _train_churn_lake(as_of: str | None, config: Path | None, as_json: bool) -> 
         return
     metrics = result.metrics
     out.print(f"churn version {result.version}: {metrics['algorithm']}, {len(result.features)} features")
-    _table([_headline(metrics) | {"rows": metrics["rows"]}], title=f"holdout {metrics['holdout_date']}")
+    print_table([_headline(metrics) | {"rows": metrics["rows"]}], title=f"holdout {metrics['holdout_date']}")
     out.print(f"activate it with: questline ml activate churn {result.version}")
 
 
@@ -128,9 +125,9 @@ def evaluate(
         print(json.dumps({"kind": row.kind, "version": row.version, **row.metrics}, indent=2, default=str))
         return
     out.print(f"{row.kind} version {row.version} ({row.name})")
-    _table([_headline(row.metrics)], title="metrics")
+    print_table([_headline(row.metrics)], title="metrics")
     calibration = row.metrics.get("calibration")
-    _table(calibration if isinstance(calibration, list) else [], title="calibration on the holdout")
+    print_table(calibration if isinstance(calibration, list) else [], title="calibration on the holdout")
 
 
 @ml_app.command("list")
@@ -144,7 +141,7 @@ def list_models(
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
         return
-    _table([_summary(row) for row in rows], title="Models")
+    print_table([_summary(row) for row in rows], title="Models")
 
 
 @ml_app.command("activate")
@@ -178,7 +175,7 @@ def import_scores(
         return
     counts = f"{result.accepted} subscribers, {result.rejects.height} rows rejected"
     out.print(f"{kind} version {result.model.version} ({model}): {counts}")
-    _table(result.rejects.head(20).to_dicts(), title="first rejected rows")
+    print_table(result.rejects.head(20).to_dicts(), title="first rejected rows")
     out.print(f"activate it with: questline ml activate {kind} {result.model.version}")
 
 
@@ -199,15 +196,3 @@ def _headline(metrics: dict[str, object]) -> dict[str, str]:
 
 def _fmt(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def _table(rows: list[dict[str, Any]], *, title: str) -> None:
-    if not rows:
-        out.print(f"{title}: none")
-        return
-    table = Table(title=title)
-    for column in rows[0]:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    out.print(table)

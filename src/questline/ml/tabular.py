@@ -119,8 +119,9 @@ def _logistic(schema: TableSchema, seed: int) -> Pipeline:
     return Pipeline([("prepare", _preprocess(schema)), ("model", LogisticRegression(C=1.0, max_iter=2000))])
 
 
-def _boosting(schema: TableSchema, seed: int) -> Pipeline:
-    model = HistGradientBoostingClassifier(
+def boosting(seed: int) -> HistGradientBoostingClassifier:
+    """The gradient boosting settings every churn model uses: shallow trees, strong leaves, early stopping."""
+    return HistGradientBoostingClassifier(
         learning_rate=0.05,
         max_iter=300,
         max_leaf_nodes=15,
@@ -130,7 +131,10 @@ def _boosting(schema: TableSchema, seed: int) -> Pipeline:
         n_iter_no_change=20,
         random_state=seed,
     )
-    return Pipeline([("prepare", _preprocess(schema)), ("model", model)])
+
+
+def _boosting(schema: TableSchema, seed: int) -> Pipeline:
+    return Pipeline([("prepare", _preprocess(schema)), ("model", boosting(seed))])
 
 
 CANDIDATES = {"logistic": _logistic, "gradient_boosting": _boosting}

@@ -7,13 +7,11 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from questline.kit.output import JsonFlag, out, print_table
 
 segments_app = typer.Typer(no_args_is_help=True, help="Segments: rules over scores, ML scores and attributes.")
 subscribers_app = typer.Typer(no_args_is_help=True, help="One subscriber's scores, segment and offers.")
-out = Console()
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _runtime() -> Any:
@@ -40,7 +38,7 @@ def score(
         f"scored {run.subscribers:,} subscribers as of {run.as_of} ({run.days_rebuilt} days re-aggregated, "
         f"churn model: {run.churn_model or 'none, Risk is the heuristic'}, {run.band_changes} score.changed events)"
     )
-    _table([{k: r[k] for k in ("label", "subscribers", "share")} for r in run.segments], "Segments")
+    print_table([{k: r[k] for k in ("label", "subscribers", "share")} for r in run.segments], title="Segments")
 
 
 @segments_app.command("list")
@@ -53,7 +51,7 @@ def segments_list(as_json: JsonFlag = False) -> None:
         print(json.dumps(rows, indent=2))
         return
     latest = [{"name": r["name"], "label": r["label"], "size": (r["sizes"] or [{}])[0].get("size")} for r in rows]
-    _table(latest, "Segments")
+    print_table(latest, title="Segments")
 
 
 @segments_app.command("show")
@@ -67,8 +65,8 @@ def segments_show(name: str, as_json: JsonFlag = False) -> None:
         return
     out.print(f"[bold]{found['label']}[/] ({found['name']}): {found['description']}")
     out.print(f"rule: {json.dumps(found['rule'])}")
-    _table(found["sizes"], "Sizes")
-    _table(found["members"], "Members (sample)")
+    print_table(found["sizes"], title="Sizes")
+    print_table(found["members"], title="Members (sample)")
 
 
 @subscribers_app.command("show")
@@ -89,18 +87,6 @@ def subscribers_show(subscriber_id: str, as_json: JsonFlag = False) -> None:
         }
         for name, detail in found["scores"].items()
     ]
-    _table(rows, "Scores")
+    print_table(rows, title="Scores")
     out.print(f"churn probability: {found['churn_probability']}, lifetime value: {found['lifetime_value']:.2f}")
-    _table(found["offers"], "Next best offers")
-
-
-def _table(rows: list[dict[str, Any]], title: str) -> None:
-    if not rows:
-        out.print(f"{title}: none")
-        return
-    table = Table(title=title)
-    for column in rows[0]:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    out.print(table)
+    print_table(found["offers"], title="Next best offers")
