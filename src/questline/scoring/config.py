@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from questline.kit.errors import ConfigError
+from questline.kit.naming import repeated
 
 HERE = Path(__file__).parent
 SCORE_NAMES = ("engagement", "revenue", "loyalty", "risk", "digital")
@@ -94,8 +95,7 @@ class Score(Spec):
     @field_validator("features")
     @classmethod
     def _unique(cls, features: list[Feature]) -> list[Feature]:
-        names = [f.name for f in features]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated(f.name for f in features)
         if dupes:
             raise ValueError(f"feature listed twice: {', '.join(dupes)}")
         return features
@@ -215,8 +215,7 @@ class SegmentConfig(Spec):
 
     @model_validator(mode="after")
     def _unique_names(self) -> SegmentConfig:
-        names = [s.name for s in self.segments] + [self.fallback.name]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated([*(s.name for s in self.segments), self.fallback.name])
         if dupes:
             raise ValueError(f"segments: name used twice: {', '.join(dupes)}")
         return self

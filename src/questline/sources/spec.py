@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from questline.events.schema import ATTRIBUTES
 from questline.events.vocabulary import EVENT_TYPE_NAMES, UNIT_CONVERSIONS, SourceKind
+from questline.kit.naming import repeated
 
 NAME = r"^[a-z][a-z0-9_\-]{0,62}$"
 Scalar = str | int | float | bool | None
@@ -226,8 +227,7 @@ class SourcesDocument(Spec):
     @field_validator("sources")
     @classmethod
     def _unique_names(cls, value: list[SourceSpec]) -> list[SourceSpec]:
-        names = [s.name for s in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated(s.name for s in value)
         if dupes:
             raise ValueError(f"duplicate source names: {', '.join(dupes)}")
         return value
