@@ -20,6 +20,7 @@ from questline.scoring.daily import DAILY_METRICS, EVENT_TYPE_BITS
 from questline.scoring.features import INPUTS, features
 from questline.scoring.scores import score
 from questline.scoring.segments import assign
+from questline.scoring.service import PROFILE
 
 AS_OF = dt.date(2026, 11, 30)
 SCORES = load_scores()
@@ -81,9 +82,8 @@ def baseline(daily: pl.DataFrame) -> pl.DataFrame:
 def scoring(daily: pl.DataFrame) -> pl.DataFrame:
     """The pure scoring stages of a run: features, the five scores with explanations, segments."""
     table = features(daily.lazy(), AS_OF)
-    scored = score(table, SCORES)
-    profile = table.select("subscriber_id", "tenure_days", "days_observed", "recency_days", "plan")
-    return assign(profile.join(scored, on="subscriber_id"), SEGMENTS)
+    scored = score(table, SCORES, keep=PROFILE)
+    return assign(scored, SEGMENTS)
 
 
 def interleaved(runs: dict[str, Callable[[], pl.DataFrame]], repeat: int) -> dict[str, tuple[float, int]]:

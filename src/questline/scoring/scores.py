@@ -8,6 +8,8 @@ relative to the average subscriber. The explanation lists the three largest |cáµ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from questline.kit.errors import ConfigError, Invalid
@@ -18,9 +20,12 @@ EXPLANATION = "explanation"
 TOP = 3
 
 
-def score(features: pl.DataFrame, config: ScoreConfig, *, churn: pl.DataFrame | None = None) -> pl.DataFrame:
-    """subscriber_id, the five scores (Float64, 0-100) and `explanation`: a struct with one field per score, each a
-    list of up to three {feature, value, contribution, sign}, the features that moved that score most.
+def score(
+    features: pl.DataFrame, config: ScoreConfig, *, churn: pl.DataFrame | None = None, keep: Sequence[str] = ()
+) -> pl.DataFrame:
+    """subscriber_id, the `keep` columns of `features`, the five scores (Float64, 0-100) and `explanation`: a struct
+    with one field per score, each a list of up to three {feature, value, contribution, sign}, the features that
+    moved that score most. (`keep` saves the caller a join back on subscriber_id, the costliest step at scale.)
 
     `churn` (subscriber_id + `config.risk_model.column`, probabilities in [0, 1]) replaces the Risk heuristic for
     the subscribers it covers."""
@@ -38,6 +43,7 @@ def score(features: pl.DataFrame, config: ScoreConfig, *, churn: pl.DataFrame | 
         scored = _apply_churn_model(scored, churn, config.risk_model.column)
     return scored.select(
         ID,
+        *keep,
         *SCORE_NAMES,
         pl.struct(pl.col(f"__why_{name}").alias(name) for name in SCORE_NAMES).alias(EXPLANATION),
     )

@@ -24,6 +24,8 @@ from questline.scoring.segments import assign, sizes
 SNAPSHOTS = "scores"  # lake table of dated snapshots, partitioned by `as_of`
 OFFERS = "offers"  # lake table of next best offers, partitioned by `as_of`
 PARTITION = "as_of"
+CHURN = "churn_probability"
+PROFILE = ("tenure_days", "days_observed", "recency_days", "plan")  # feature columns kept beside the scores
 CHANGED = "score.changed"
 
 
@@ -63,9 +65,12 @@ def run_scoring(
 
     table = features(daily, as_of)
     churn, churn_model = _churn(rt, table)
-    scored = score(table, scores_config, churn=churn)
-    profile = table.select("subscriber_id", "tenure_days", "days_observed", "recency_days", "plan")
-    frame = profile.join(scored, on="subscriber_id").join(churn, on="subscriber_id", how="left")
+    if churn_model:  # score() joins the probabilities in once, for Risk; keep them beside the scores
+        column = scores_config.risk_model.column
+        frame = score(table, scores_config, churn=churn.rename({CHURN: column}), keep=(*PROFILE, column))
+        frame = frame.rename({column: CHURN})
+    else:
+        frame = _without_churn(score(table, scores_config, keep=PROFILE))
     # the last 30 days' revenue is the monthly run rate: the lake's history may be shorter than any calendar window
     monthly = table.select("subscriber_id", pl.col("revenue_30d").alias("monthly_revenue"))
     value = ltv.value_over_horizon(monthly, _churn_or_risk(frame))
@@ -98,7 +103,7 @@ def _latest_day(daily: pl.LazyFrame) -> dt.date:
 def _churn(rt: Runtime, table: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
     """Churn probabilities from the active churn model (imported or trained on the lake), or none."""
     model = registry.active(rt, "churn")
-    empty = pl.DataFrame(schema={"subscriber_id": pl.String, "churn_probability": pl.Float64})
+    empty = pl.DataFrame(schema={"subscriber_id": pl.String, CHURN: pl.Float64})
     if model is None:
         return empty, None
     if model.origin == "external":
@@ -106,17 +111,21 @@ def _churn(rt: Runtime, table: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
     elif model.params.get("trained_on") == "lake":
         from questline.ml.churn import predict_churn
 
-        scores = predict_churn(rt, model, table).rename({"churn_probability": "score"})
+        scores = predict_churn(rt, model, table).rename({CHURN: "score"})
     else:  # a model trained on an operator's own table scores that table's columns, not the lake's features
         return empty, None
-    probabilities = scores.select("subscriber_id", pl.col("score").cast(pl.Float64).alias("churn_probability"))
+    probabilities = scores.select("subscriber_id", pl.col("score").cast(pl.Float64).alias(CHURN))
     return probabilities, f"{model.name} (churn v{model.version})"
+
+
+def _without_churn(scored: pl.DataFrame) -> pl.DataFrame:
+    return scored.with_columns(pl.lit(None, pl.Float64).alias(CHURN))
 
 
 def _churn_or_risk(frame: pl.DataFrame) -> pl.DataFrame:
     """Lifetime value needs a churn probability; without a model the Risk score stands in for it (Risk / 100)."""
-    probability = pl.coalesce(pl.col("churn_probability"), pl.col("risk") / 100).clip(0.0, 1.0)
-    return frame.select("subscriber_id", probability.alias("churn_probability"))
+    probability = pl.coalesce(pl.col(CHURN), pl.col("risk") / 100).clip(0.0, 1.0)
+    return frame.select("subscriber_id", probability.alias(CHURN))
 
 
 def _offers(rt: Runtime, frame: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
@@ -162,7 +171,7 @@ def _store_current(session: Any, frame: pl.DataFrame, as_of: dt.date) -> None:
         "subscriber_id",
         pl.lit(as_of).alias("as_of"),
         *SCORE_NAMES,
-        "churn_probability",
+        CHURN,
         "lifetime_value",
         "segment",
         "explanation",
