@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -67,3 +68,17 @@ def test_bad_inputs_name_the_field(churn: dict[str, float], options: dict[str, f
     with pytest.raises(Invalid) as error:
         _ltv(churn, **options)
     assert error.value.field == field
+
+
+def test_the_horizon_is_configuration(tmp_path: Path) -> None:
+    from questline.kit.errors import ConfigError
+    from questline.ml.ltv import load_config
+
+    assert load_config().horizon_months == 12
+    own = tmp_path / "ltv.yaml"
+    own.write_text("horizon_months: 24\nmonthly_discount: 0.0\n")
+    assert (load_config(own).horizon_months, load_config(own).monthly_discount) == (24, 0.0)
+    own.write_text("horizon_months: 0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(own)
+    assert caught.value.field == "horizon_months"

@@ -12,10 +12,13 @@ treated as constant over the horizon, the usual simplification of a geometric re
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from questline.kit.errors import Invalid
+from questline.kit.errors import ConfigError, Invalid
 
 
 def monthly_revenue(revenue: pl.DataFrame, *, as_of: dt.date, history: int = 3) -> pl.DataFrame:
@@ -87,3 +90,27 @@ def _check(churn: pl.DataFrame, *, horizon: int, churn_months: int, discount: fl
         raise Invalid("churn window is at least one month", field="churn_months")
     if discount < 0:
         raise Invalid("discount rate cannot be negative", field="discount")
+
+
+class LtvConfig(BaseModel):
+    """The lifetime value's configuration (`ml/ltv.yaml`): horizon, the churn model's window, the discount rate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    horizon_months: int = Field(default=12, ge=1, le=120)
+    churn_months: int = Field(default=1, ge=1, le=24)
+    monthly_discount: float = Field(default=0.01, ge=0.0, lt=1.0)
+
+
+def load_config(path: Path | None = None) -> LtvConfig:
+    """The shipped `ltv.yaml`, or an operator's own file; a bad value stops with the field named."""
+    source = path or Path(__file__).with_name("ltv.yaml")
+    try:
+        return LtvConfig.model_validate(yaml.safe_load(source.read_text()) or {})
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(
+            f"cannot read the lifetime value configuration: {exc}".splitlines()[0], field="file"
+        ) from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(error["msg"], field=".".join(str(p) for p in error["loc"]) or "document") from None

@@ -73,7 +73,14 @@ def run_scoring(
         frame = _without_churn(score(table, scores_config, keep=PROFILE))
     # the last 30 days' revenue is the monthly run rate: the lake's history may be shorter than any calendar window
     monthly = table.select("subscriber_id", pl.col("revenue_30d").alias("monthly_revenue"))
-    value = ltv.value_over_horizon(monthly, _churn_or_risk(frame))
+    settings = ltv.load_config()
+    value = ltv.value_over_horizon(
+        monthly,
+        _churn_or_risk(frame),
+        horizon=settings.horizon_months,
+        churn_months=settings.churn_months,
+        discount=settings.monthly_discount,
+    )
     frame = frame.join(value.select("subscriber_id", pl.col("ltv").alias("lifetime_value")), on="subscriber_id")
     frame = frame.join(assign(frame, segments_config), on="subscriber_id")
 
