@@ -83,3 +83,19 @@ def test_a_failed_save_leaves_nothing_behind(rt: Runtime) -> None:
     with pytest.raises(Conflict):
         _save(rt, 1)
     assert registry.list_models(rt) == []
+
+
+def test_the_database_refuses_a_second_active_version(rt: Runtime) -> None:
+    """Even a writer that bypasses `activate` cannot leave two versions of a kind active."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError
+
+    from questline.models import MlModel
+
+    for _ in range(2):
+        registry.save_model(rt, {"w": 1}, kind="churn", name="m", metrics={}, features=[])
+    registry.activate(rt, "churn", 1)
+    with pytest.raises(IntegrityError), rt.db.session() as session:
+        session.execute(update(MlModel).where(MlModel.kind == "churn", MlModel.version == 2).values(active=True))
+    assert registry.active(rt, "churn").version == 1  # type: ignore[union-attr]
+    assert registry.activate(rt, "churn", 2).active

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from questline.kit.db import ID, Base
@@ -14,7 +14,17 @@ class MlModel(Base):
     feature list, training window and where its artifact lives. At most one version per kind is active."""
 
     __tablename__ = "ml_models"
-    __table_args__ = (UniqueConstraint("kind", "version"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "version"),
+        # the database itself keeps "one active version per kind"
+        Index(
+            "uq_ml_models_active_kind",
+            "kind",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
