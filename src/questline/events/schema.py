@@ -52,14 +52,6 @@ REJECT_SCHEMA = pl.Schema(
 )
 
 
-def empty_events() -> pl.DataFrame:
-    return EVENT_SCHEMA.to_frame()
-
-
-def empty_rejects() -> pl.DataFrame:
-    return REJECT_SCHEMA.to_frame()
-
-
 def event_id_hex(event_id: int) -> str:
     """The printable form of an event id (CloudEvents `id`)."""
     return f"{event_id:016x}"

@@ -13,7 +13,7 @@ from questline.runtime import Runtime
 from questline.scoring.config import SCORE_NAMES, load_segments
 from questline.scoring.service import OFFERS, snapshot
 
-PROFILE = ("tenure_days", "recency_days", "plan")  # what a profile shows of the snapshot's feature columns
+SHOWN = ("tenure_days", "recency_days", "plan")  # what a profile shows of the snapshot's feature columns
 
 
 def subscriber(rt: Runtime, subscriber_id: str) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def subscriber(rt: Runtime, subscriber_id: str) -> dict[str, Any]:
         current = {name: getattr(row, name) for name in ("as_of", *SCORE_NAMES, "churn_probability", "segment")}
         current |= {"lifetime_value": row.lifetime_value, "explanation": row.explanation}
     latest = snapshot(rt, as_of=current["as_of"]).filter(pl.col("subscriber_id") == subscriber_id)
-    profile = latest.select(*PROFILE).collect().to_dicts()
+    profile = latest.select(*SHOWN).collect().to_dicts()
     offers = snapshot(rt, OFFERS, current["as_of"]).filter(pl.col("subscriber_id") == subscriber_id)
     return {
         "subscriber_id": subscriber_id,

@@ -62,10 +62,6 @@ def get(session: Session, name: str) -> SourceSpec:
     return SourceSpec.model_validate(row.spec)
 
 
-def all_specs(session: Session) -> list[SourceSpec]:
-    return [SourceSpec.model_validate(row.spec) for row in session.scalars(select(Source).order_by(Source.name))]
-
-
 def summaries(session: Session) -> list[dict[str, object]]:
     """Each source with its checkpoint totals, for listings."""
     totals = {
