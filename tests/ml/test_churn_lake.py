@@ -1,11 +1,11 @@
 """The churn model on the lake: labels from the daily table, a time-based holdout on a simulated operator, the
-registry, and `questline ml train churn` / `ml evaluate churn` without a table."""
+registry, and `questline ml train churn` / `ml evaluate churn` without a table. The lake (tests/ml/conftest.py) is
+built once; everything that touches the registry runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,37 +15,17 @@ import typer
 from typer.testing import CliRunner
 
 from questline import cli
-from questline.config import load_settings
 from questline.kit.errors import ConfigError, Invalid, NotFound
 from questline.ml import registry
 from questline.ml.churn import ChurnTraining, LabelSpec, labels, load_config, predict_churn, train_churn
 from questline.ml.cli import ml_app
 from questline.runtime import Runtime
-from questline.scoring.daily import refresh_daily, scan_daily
+from questline.scoring.daily import scan_daily
 from questline.scoring.features import features
-from questline.simulate import simulate
-from questline.sources import service
-from questline.sources.sync import sync
 
 app = typer.Typer()
 app.add_typer(ml_app, name="ml")
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, dict[str, Any]]]:
-    """1,500 subscribers x 90 days, ingested and aggregated once for the module (about 20 s)."""
-    base = tmp_path_factory.mktemp("churn")
-    truth = simulate(base / "feeds", subscribers=1500, days=90, seed=5)
-    settings = load_settings(home=base / "home", database_url=f"sqlite:///{base / 'q.db'}", timezone="Europe/London")
-    rt = Runtime.open(settings)
-    with rt.db.session() as session:
-        for spec in service.load_document(base / "feeds" / "sources.yaml"):
-            service.save(session, spec)
-    sync(rt)
-    refresh_daily(rt.lake, rt.events)
-    yield rt, {"churners": set(truth.churners), "personas": truth.personas}
-    rt.db.engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import polars as pl
 import pytest
 
-from questline.kit.errors import Invalid
+from questline.kit.errors import ConfigError, Invalid
 from questline.ml import nbo
 
 T = dt.datetime(2026, 10, 1)
@@ -91,3 +92,62 @@ def test_bad_frames_name_the_field(purchases: pl.DataFrame, subscribers: pl.Data
     with pytest.raises(Invalid) as error:
         nbo.recommend(purchases, subscribers, top=top)
     assert error.value.field == field
+
+
+def test_a_learned_model_ranks_as_learning_on_the_fly_does() -> None:
+    held = nbo.holdings(PURCHASES)
+    model = nbo.fit(held, SUBSCRIBERS, offers=2)
+    assert model.products == ["data5", "roam", "voice"]
+    assert model.recommend(held, SUBSCRIBERS).equals(nbo.recommend(PURCHASES, SUBSCRIBERS, top=2))
+
+
+def test_a_stored_model_ranks_new_holdings_without_learning_again() -> None:
+    model = nbo.fit(nbo.holdings(PURCHASES), SUBSCRIBERS)
+    # s6 has since bought voice: it is no longer offered, and what voice holders bought (data5) now counts
+    now = pl.concat([nbo.holdings(PURCHASES), pl.DataFrame({"subscriber_id": ["s6"], "product": ["voice"]})])
+    offers = model.recommend(now, SUBSCRIBERS)
+    assert _offers(offers, "s6") == ["data5", "roam"]
+    data5 = offers.filter((pl.col("subscriber_id") == "s6") & (pl.col("product") == "data5")).row(0, named=True)
+    assert data5["affinity"] == 1.0  # both voice holders of the training purchases hold data5
+    # the segment's popularity is the one learned: s6's purchase did not make voice more popular among travellers
+    assert (
+        data5["popularity"]
+        == model.popularity.filter((pl.col("segment") == "travel") & (pl.col("product") == "data5"))[
+            "popularity"
+        ].item()
+    )
+
+
+def test_a_segment_never_seen_gets_the_whole_base_shares() -> None:
+    model = nbo.fit(nbo.holdings(PURCHASES), SUBSCRIBERS)
+    newcomer = pl.DataFrame({"subscriber_id": ["s7"], "segment": ["business"]})
+    offers = model.recommend(nbo.holdings(PURCHASES), newcomer, top=3)
+    assert offers["product"].to_list() == ["data5", "roam", "voice"]  # held by 4, 2 and 2 of the 6
+    assert offers["popularity"].to_list() == pytest.approx([4 / 6, 2 / 6, 2 / 6])
+
+
+def test_the_holdout_check_counts_hits_among_new_purchases() -> None:
+    held = nbo.holdings(PURCHASES)
+    model = nbo.fit(held, SUBSCRIBERS, prior=1)
+    # afterwards s3 buys voice (its first offer) and roam, both new to it; s4 buys roam, which it already held
+    bought = pl.DataFrame({"subscriber_id": ["s3", "s3", "s4"], "product": ["voice", "roam", "roam"]})
+    one = nbo.evaluate(model, held, SUBSCRIBERS, bought, top=1)
+    assert one["evaluated"] == 1 and one["new_purchases"] == 2  # s4 bought nothing new
+    assert (one["hit_rate_at_k"], one["precision_at_k"], one["recall_at_k"]) == (1.0, 1.0, 0.5)
+    # the base's most held product s3 lacks is roam or voice (2 holders each): ties go by name, roam
+    assert (one["baseline_hit_rate_at_k"], one["baseline_recall_at_k"]) == (1.0, 0.5)
+    with pytest.raises(Invalid) as nothing_new:
+        nbo.evaluate(model, held, SUBSCRIBERS, bought.filter(pl.col("subscriber_id") == "s4"))
+    assert nothing_new.value.field == "bought"
+
+
+def test_a_bad_configuration_names_the_field(tmp_path: Path) -> None:
+    assert nbo.load_config() == nbo.NboConfig()  # the shipped file holds the defaults
+    own = tmp_path / "nbo.yaml"
+    own.write_text("affinity_weight: 1.5\n")
+    with pytest.raises(ConfigError) as caught:
+        nbo.load_config(own)
+    assert caught.value.field == "affinity_weight"
+    with pytest.raises(Invalid) as weight:
+        nbo.fit(nbo.holdings(PURCHASES), SUBSCRIBERS, affinity_weight=-0.1)
+    assert weight.value.field == "affinity_weight"

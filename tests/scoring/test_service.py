@@ -48,7 +48,11 @@ def by_persona(rt: Runtime, operator: Path) -> pl.DataFrame:
 
 
 def test_scores_agree_with_the_personas(ingested: Runtime, operator: Path) -> None:
-    run_scoring(ingested)
+    run = run_scoring(ingested)
+    # no model version active: lifetime value and offers are computed at the run (ml/ltv.yaml, ml/nbo.yaml)
+    assert (run.churn_model, run.ltv_model, run.nbo_model) == (None, None, None)
+    offers = snapshot(ingested, "offers").collect()
+    assert offers["subscriber_id"].n_unique() > 1000 and offers["rank"].max() == 3
     means = by_persona(ingested, operator)
 
     def leader(score: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -80,36 +81,101 @@ def train_churn(
         print(json.dumps({"kind": "churn", "version": row.version, **result.as_json()}, indent=2, default=str))
         return
     out.print(f"churn version {row.version}: {result.model.algorithm}, {len(result.features)} features")
-    rows = [{"model": algorithm} | _headline(metrics) for algorithm, metrics in result.candidates.items()]
+    rows = [{"model": algorithm} | _headline(metrics, "churn") for algorithm, metrics in result.candidates.items()]
     print_table(rows, title=f"{folds}-fold cross-validation")
     out.print(f"activate it with: questline ml activate churn {row.version}")
 
 
 def _train_churn_lake(as_of: str | None, config: Path | None, as_json: bool) -> None:
-    import datetime as dt
-
-    from questline.kit.errors import Invalid
     from questline.ml.churn import load_config
     from questline.ml.churn import train_churn as train
 
-    try:
-        date = dt.date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        raise Invalid(f"not a date: {as_of!r} (YYYY-MM-DD)", field="as_of") from None
-    result = train(_runtime(), as_of=date, config=load_config(config))
+    result = train(_runtime(), as_of=_date(as_of), config=load_config(config))
     if as_json:
         body = {"kind": "churn", "version": result.version, **result.metrics, "features": result.features}
         print(json.dumps(body, indent=2, default=str))
         return
     metrics = result.metrics
     out.print(f"churn version {result.version}: {metrics['algorithm']}, {len(result.features)} features")
-    print_table([_headline(metrics) | {"rows": metrics["rows"]}], title=f"holdout {metrics['holdout_date']}")
+    print_table([_headline(metrics, "churn") | {"rows": metrics["rows"]}], title=f"holdout {metrics['holdout_date']}")
     out.print(f"activate it with: questline ml activate churn {result.version}")
+
+
+AsOf = Annotated[
+    str | None, typer.Option("--as-of", help="The last date of data used, YYYY-MM-DD (default the latest).")
+]
+
+
+@train_app.command("nbo")
+def train_nbo(
+    as_of: AsOf = None,
+    config: Annotated[Path | None, typer.Option("--config", help="An nbo.yaml (default the shipped one).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Learn next best offers from the lake's bundle purchases up to as_of minus the holdout days, and measure the
+    offers on what subscribers bought in those days: hit rate and precision at k against a popularity baseline."""
+    from questline.ml.nbo import load_config
+    from questline.ml.training import train_nbo as train
+
+    result = train(_runtime(), as_of=_date(as_of), config=load_config(config))
+    if as_json:
+        print(json.dumps(result.as_json(), indent=2, default=str))
+        return
+    m = result.metrics
+    out.print(f"nbo version {result.version}: {m['products']} products, {m['segments']} segments")
+    rows = [
+        {"offers": "model"} | {key: _fmt(m[f"{key}_at_k"]) for key in ("hit_rate", "precision", "recall")},
+        {"offers": "most popular"}
+        | {key: _fmt(m[f"baseline_{key}_at_k"]) for key in ("hit_rate", "precision", "recall")},
+    ]
+    title = f"top {m['k']} offers vs purchases {m['holdout_from']} to {m['holdout_to']} ({m['evaluated']} buyers)"
+    print_table(rows, title=title)
+    out.print(f"activate it with: questline ml activate nbo {result.version}")
+
+
+@train_app.command("ltv")
+def train_ltv(
+    as_of: AsOf = None,
+    config: Annotated[Path | None, typer.Option("--config", help="An ltv.yaml (default the shipped one).")] = None,
+    check_months: Annotated[
+        int, typer.Option("--check-months", help="Months (of 30 days) before as_of to check predictions on.")
+    ] = 1,
+    as_json: JsonFlag = False,
+) -> None:
+    """Register the lifetime value configuration as a version, after checking the formula's revenue over the last
+    months before as_of against what subscribers actually brought (MAE, correlation, against the bare run rate)."""
+    from questline.ml.ltv import load_config
+    from questline.ml.training import train_ltv as train
+
+    result = train(_runtime(), as_of=_date(as_of), config=load_config(config), check_months=check_months)
+    if as_json:
+        print(json.dumps(result.as_json(), indent=2, default=str))
+        return
+    m = result.metrics
+    out.print(
+        f"ltv version {result.version}: {m['horizon_months']} months, discount {m['monthly_discount']:.2%} a month, "
+        f"churn from {m['churn_source']}"
+    )
+    rows = [
+        {"prediction": "ltv formula", "mae": _fmt(m["mae"]), "correlation": _fmt(m["correlation"])},
+        {"prediction": "run rate only", "mae": _fmt(m["baseline_mae"]), "correlation": _fmt(m["baseline_correlation"])},
+    ]
+    print_table(rows, title=f"revenue {m['check_from']} to {m['check_to']} (mean {m['mean_actual']:.2f})")
+    out.print(f"activate it with: questline ml activate ltv {result.version}")
+
+
+def _date(value: str | None) -> dt.date | None:
+    from questline.kit.errors import Invalid
+
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        raise Invalid(f"not a date: {value!r} (YYYY-MM-DD)", field="as_of") from None
 
 
 @ml_app.command("evaluate")
 def evaluate(
-    kind: Annotated[str, typer.Argument(help="The model kind: churn.")],
+    kind: Annotated[str, typer.Argument(help="The model kind: churn, nbo or ltv.")],
     version: Annotated[int | None, typer.Option("--version", help="This version (default the active one).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -125,9 +191,10 @@ def evaluate(
         print(json.dumps({"kind": row.kind, "version": row.version, **row.metrics}, indent=2, default=str))
         return
     out.print(f"{row.kind} version {row.version} ({row.name})")
-    print_table([_headline(row.metrics)], title="metrics")
+    print_table([_headline(row.metrics, row.kind)], title="metrics")
     calibration = row.metrics.get("calibration")
-    print_table(calibration if isinstance(calibration, list) else [], title="calibration on the holdout")
+    if isinstance(calibration, list):
+        print_table(calibration, title="calibration on the holdout")
 
 
 @ml_app.command("list")
@@ -181,17 +248,36 @@ def import_scores(
 
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
     metrics = row["metrics"]
-    shown = {key: _fmt(metrics[key]) for key in ("auc", "brier", "lift_top_decile", "subscribers") if key in metrics}
+    keys = (*SUMMARY.get(row["kind"], ()), "subscribers")
+    shown = {key: _fmt(metrics[key]) for key in keys if key in metrics}
     base = {k: row[k] for k in ("kind", "version", "name", "origin", "active")}
     base["created"] = (row["created_at"] or "")[:16]
     return base | {"metrics": " ".join(f"{k}={v}" for k, v in shown.items())}
 
 
-HEADLINE = ("auc", "pr_auc", "brier", "lift_top_decile", "ece")
+SUMMARY = {
+    "churn": ("auc", "brier", "lift_top_decile"),
+    "nbo": ("hit_rate_at_k", "baseline_hit_rate_at_k"),
+    "ltv": ("mae", "baseline_mae", "correlation"),
+}
+HEADLINE = {
+    "churn": ("auc", "pr_auc", "brier", "lift_top_decile", "ece"),
+    "nbo": ("k", "hit_rate_at_k", "precision_at_k", "recall_at_k", "baseline_hit_rate_at_k", "baseline_precision_at_k"),
+    "ltv": (
+        "horizon_months",
+        "monthly_discount",
+        "mae",
+        "baseline_mae",
+        "correlation",
+        "rank_correlation",
+        "total_ratio",
+    ),
+}
+IMPORTED = ("subscribers", "rejected", "score_mean")
 
 
-def _headline(metrics: dict[str, object]) -> dict[str, str]:
-    return {key: _fmt(metrics[key]) for key in HEADLINE if key in metrics}
+def _headline(metrics: dict[str, object], kind: str) -> dict[str, str]:
+    return {key: _fmt(metrics[key]) for key in (*HEADLINE.get(kind, ()), *IMPORTED) if key in metrics}
 
 
 def _fmt(value: object) -> str:

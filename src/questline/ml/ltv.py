@@ -15,10 +15,10 @@ import datetime as dt
 from pathlib import Path
 
 import polars as pl
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from questline.kit.errors import ConfigError, Invalid
+from questline.kit.errors import Invalid
+from questline.ml.yaml_config import read_config
 
 
 def monthly_revenue(revenue: pl.DataFrame, *, as_of: dt.date, history: int = 3) -> pl.DataFrame:
@@ -104,13 +104,4 @@ class LtvConfig(BaseModel):
 
 def load_config(path: Path | None = None) -> LtvConfig:
     """The shipped `ltv.yaml`, or an operator's own file; a bad value stops with the field named."""
-    source = path or Path(__file__).with_name("ltv.yaml")
-    try:
-        return LtvConfig.model_validate(yaml.safe_load(source.read_text()) or {})
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(
-            f"cannot read the lifetime value configuration: {exc}".splitlines()[0], field="file"
-        ) from None
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise ConfigError(error["msg"], field=".".join(str(p) for p in error["loc"]) or "document") from None
+    return read_config(LtvConfig, path or Path(__file__).with_name("ltv.yaml"), "lifetime value")

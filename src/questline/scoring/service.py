@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, insert, select
 
 from questline.kit.errors import Invalid
 from questline.ml import external, ltv, nbo, registry
-from questline.models import OutboxEvent, SegmentSize, SubscriberScore
+from questline.models import MlModel, OutboxEvent, SegmentSize, SubscriberScore
 from questline.runtime import Runtime
 from questline.scoring.config import SCORE_NAMES, ScoreConfig, SegmentConfig, load_scores, load_segments
 from questline.scoring.daily import refresh_daily, scan_daily
@@ -25,6 +25,7 @@ SNAPSHOTS = "scores"  # lake table of dated snapshots, partitioned by `as_of`
 OFFERS = "offers"  # lake table of next best offers, partitioned by `as_of`
 PARTITION = "as_of"
 CHURN = "churn_probability"
+LTV = "lifetime_value"
 PROFILE = ("tenure_days", "days_observed", "recency_days", "plan")  # feature columns kept beside the scores
 CHANGED = "score.changed"
 
@@ -37,6 +38,8 @@ class ScoringRun:
     churn_model: str | None
     segments: list[dict[str, Any]]
     band_changes: int
+    ltv_model: str | None = None
+    nbo_model: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,9 +47,22 @@ class ScoringRun:
             "subscribers": self.subscribers,
             "days_rebuilt": self.days_rebuilt,
             "churn_model": self.churn_model,
+            "ltv_model": self.ltv_model,
+            "nbo_model": self.nbo_model,
             "segments": self.segments,
             "score_changed_events": self.band_changes,
         }
+
+
+@dataclass(frozen=True)
+class ScoredDay:
+    """Every subscriber as of a day: `frame` (profile columns, the five scores, churn probability, lifetime value,
+    segment), the `features` it came from, and which model versions took part (None: computed without one)."""
+
+    frame: pl.DataFrame
+    features: pl.DataFrame
+    churn_model: str | None
+    ltv_model: str | None
 
 
 def run_scoring(
@@ -62,31 +78,13 @@ def run_scoring(
     as_of = as_of or _latest_day(daily)
     scores_config = scores_config or load_scores()
     segments_config = segments_config or load_segments()
-
-    table = features(daily, as_of)
-    churn, churn_model = _churn(rt, table)
-    if churn_model:  # score() joins the probabilities in once, for Risk; keep them beside the scores
-        column = scores_config.risk_model.column
-        frame = score(table, scores_config, churn=churn.rename({CHURN: column}), keep=(*PROFILE, column))
-        frame = frame.rename({column: CHURN})
-    else:
-        frame = _without_churn(score(table, scores_config, keep=PROFILE))
-    # the last 30 days' revenue is the monthly run rate: the lake's history may be shorter than any calendar window
-    monthly = table.select("subscriber_id", pl.col("revenue_30d").alias("monthly_revenue"))
-    settings = ltv.load_config()
-    value = ltv.value_over_horizon(
-        monthly,
-        _churn_or_risk(frame),
-        horizon=settings.horizon_months,
-        churn_months=settings.churn_months,
-        discount=settings.monthly_discount,
-    )
-    frame = frame.join(value.select("subscriber_id", pl.col("ltv").alias("lifetime_value")), on="subscriber_id")
-    frame = frame.join(assign(frame, segments_config), on="subscriber_id")
+    day = score_day(rt, daily, as_of, scores_config=scores_config, segments_config=segments_config)
+    frame = day.frame
 
     changes = band_changes(_previous(rt, as_of), frame, scores_config)
     rt.lake.replace_partition(SNAPSHOTS, PARTITION, as_of, frame)
-    rt.lake.replace_partition(OFFERS, PARTITION, as_of, _offers(rt, frame, as_of))
+    offers, nbo_model = _offers(rt, frame, as_of)
+    rt.lake.replace_partition(OFFERS, PARTITION, as_of, offers)
     segment_sizes = sizes(frame.select("subscriber_id", "segment"), segments_config)
     with rt.db.session() as session:
         _store_current(session, frame, as_of)
@@ -96,7 +94,42 @@ def run_scoring(
             [{"as_of": as_of, "segment": r["segment"], "size": r["subscribers"]} for r in segment_sizes.to_dicts()],
         )
         emitted = _emit_changes(session, changes, as_of)
-    return ScoringRun(as_of, frame.height, len(refreshed.rebuilt), churn_model, segment_sizes.to_dicts(), emitted)
+    return ScoringRun(
+        as_of,
+        frame.height,
+        len(refreshed.rebuilt),
+        day.churn_model,
+        segment_sizes.to_dicts(),
+        emitted,
+        ltv_model=day.ltv_model,
+        nbo_model=nbo_model,
+    )
+
+
+def score_day(
+    rt: Runtime,
+    daily: pl.LazyFrame,
+    as_of: dt.date,
+    *,
+    scores_config: ScoreConfig | None = None,
+    segments_config: SegmentConfig | None = None,
+) -> ScoredDay:
+    """Features, scores, churn probability, lifetime value and segment of every subscriber as of `as_of`, with the
+    active model versions, storing nothing: a scoring run stores them, `ml train nbo|ltv` read them at a cut-off."""
+    scores_config = scores_config or load_scores()
+    segments_config = segments_config or load_segments()
+    table = features(daily, as_of)
+    churn, churn_model = _churn(rt, table)
+    if churn_model:  # score() joins the probabilities in once, for Risk; keep them beside the scores
+        column = scores_config.risk_model.column
+        frame = score(table, scores_config, churn=churn.rename({CHURN: column}), keep=(*PROFILE, column))
+        frame = frame.rename({column: CHURN})
+    else:
+        frame = _without_churn(score(table, scores_config, keep=PROFILE))
+    value, ltv_model = _lifetime_value(rt, table, frame)
+    frame = frame.join(value, on="subscriber_id", how="left")
+    frame = frame.join(assign(frame, segments_config), on="subscriber_id")
+    return ScoredDay(frame, table, churn_model, ltv_model)
 
 
 def _latest_day(daily: pl.LazyFrame) -> dt.date:
@@ -122,28 +155,68 @@ def _churn(rt: Runtime, table: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
     else:  # a model trained on an operator's own table scores that table's columns, not the lake's features
         return empty, None
     probabilities = scores.select("subscriber_id", pl.col("score").cast(pl.Float64).alias(CHURN))
-    return probabilities, f"{model.name} (churn v{model.version})"
+    return probabilities, _label(model)
+
+
+def _label(model: MlModel) -> str:
+    return f"{model.name} ({model.kind} v{model.version})"
 
 
 def _without_churn(scored: pl.DataFrame) -> pl.DataFrame:
     return scored.with_columns(pl.lit(None, pl.Float64).alias(CHURN))
 
 
-def _churn_or_risk(frame: pl.DataFrame) -> pl.DataFrame:
+def churn_or_risk(frame: pl.DataFrame) -> pl.DataFrame:
     """Lifetime value needs a churn probability; without a model the Risk score stands in for it (Risk / 100)."""
     probability = pl.coalesce(pl.col(CHURN), pl.col("risk") / 100).clip(0.0, 1.0)
     return frame.select("subscriber_id", probability.alias(CHURN))
 
 
-def _offers(rt: Runtime, frame: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    purchases = (
-        rt.events.scan(end=as_of)
-        .filter((pl.col("event_type") == "bundle_purchase") & pl.col("product").is_not_null())
-        .select("subscriber_id", "product", "event_time")
-        .collect()
+def _lifetime_value(rt: Runtime, table: pl.DataFrame, frame: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
+    """subscriber_id and lifetime_value: an active imported version's values (null for subscribers it lacks), or
+    the formula with the active version's configuration, or with `ml/ltv.yaml`'s when no version is active."""
+    model = registry.active(rt, "ltv")
+    if model is not None and model.origin == "external":
+        values = external.scores_of(rt, model).select("subscriber_id", pl.col("score").cast(pl.Float64))
+        return values.rename({"score": LTV}), _label(model)
+    settings = ltv_settings(rt, model) if model is not None else ltv.load_config()
+    # the last 30 days' revenue is the monthly run rate: the lake's history may be shorter than any calendar window
+    monthly = table.select("subscriber_id", pl.col("revenue_30d").alias("monthly_revenue"))
+    value = ltv.value_over_horizon(
+        monthly,
+        churn_or_risk(frame),
+        horizon=settings.horizon_months,
+        churn_months=settings.churn_months,
+        discount=settings.monthly_discount,
     )
-    return nbo.recommend(purchases, frame.select("subscriber_id", "segment"), as_of=end)
+    return value.select("subscriber_id", pl.col("ltv").alias(LTV)), None if model is None else _label(model)
+
+
+def ltv_settings(rt: Runtime, model: MlModel) -> ltv.LtvConfig:
+    """The configuration a built-in lifetime value version holds."""
+    settings = registry.load(rt, model)
+    if not isinstance(settings, ltv.LtvConfig):
+        raise Invalid(f"ltv version {model.version} holds no lifetime value configuration", field="version")
+    return settings
+
+
+def _offers(rt: Runtime, frame: pl.DataFrame, as_of: dt.date) -> tuple[pl.DataFrame, str | None]:
+    """Next best offers from what subscribers hold by the end of `as_of`: ranked by the active built-in version, or
+    learned now from those purchases (`ml/nbo.yaml`) when none is active. Imported nbo scores carry no product, so
+    they cannot rank offers: with such a version active, offers are learned now too."""
+    purchases = nbo.lake_purchases(rt, end=as_of)
+    segments = frame.select("subscriber_id", "segment")
+    model = registry.active(rt, "nbo")
+    if model is None or model.origin == "external":
+        settings = nbo.load_config()
+        offers = nbo.recommend(
+            purchases, segments, top=settings.offers, prior=settings.prior, affinity_weight=settings.affinity_weight
+        )
+        return offers, None
+    fitted = registry.load(rt, model)
+    if not isinstance(fitted, nbo.NboModel):
+        raise Invalid(f"nbo version {model.version} holds no next best offer model", field="version")
+    return fitted.recommend(nbo.holdings(purchases), segments), _label(model)
 
 
 def _previous(rt: Runtime, as_of: dt.date) -> pl.DataFrame:
