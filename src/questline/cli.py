@@ -17,6 +17,7 @@ from questline.config import load_settings
 from questline.events.schema import ATTRIBUTES
 from questline.kit.errors import QuestlineError
 from questline.kit.output import JsonFlag, out, print_table
+from questline.missions.cli import missions_app, templates_app
 from questline.ml.cli import ml_app
 from questline.runtime import Runtime
 from questline.scoring.cli import score, segments_app, subscribers_app
@@ -33,6 +34,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(ml_app, name="ml")
 app.add_typer(segments_app, name="segments")
 app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(templates_app, name="templates")
+app.add_typer(missions_app, name="missions")
 app.command("score")(score)
 
 

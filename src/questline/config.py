@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     pseudonymisation_key: SecretStr | None = None
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # mission generation: fatigue caps, the default control-group share, and what one reward point costs
+    max_active_missions: int = Field(default=5, ge=1, le=50)
+    max_missions_per_category: int = Field(default=2, ge=1, le=50)
+    control_share: float = Field(default=0.1, ge=0, le=0.5)
+    point_value: float = Field(default=0.01, ge=0)
+    base_churn: float = Field(default=0.03, ge=0, le=1)  # monthly, for ranking when no churn model is active
 
     @field_validator("timezone")
     @classmethod

@@ -8,9 +8,12 @@ import time
 import polars as pl
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
 
 from questline.api.keys import Scope, create
 from questline.events.stats import stats
+from questline.missions.service import run_generation
+from questline.models import Assignment
 from questline.runtime import Runtime
 from questline.scoring.config import SCORE_NAMES
 from questline.scoring.service import run_scoring, snapshot
@@ -46,6 +49,15 @@ def run_demo(rt: Runtime, out: Console, *, subscribers: int, days: int, seed: in
     out.print(f"scored {run.subscribers:,} subscribers as of {run.as_of} in {time.perf_counter() - started:.1f}s")
     _scores_by_persona(out, rt, truth["personas"])
 
+    started = time.perf_counter()
+    with out.status("generating personal missions from 29 templates"):
+        generation = run_generation(rt)
+    out.print(
+        f"generated {generation.assigned:,} missions ({generation.control:,} held out as control groups) from "
+        f"{generation.missions} concrete missions in {time.perf_counter() - started:.1f}s"
+    )
+    _missions_by_persona(out, rt, truth["personas"])
+
     with rt.db.session() as session:
         key = create(session, [Scope.ADMIN], name="demo")
     if serve:
@@ -78,6 +90,33 @@ def _scores_by_persona(out: Console, rt: Runtime, personas: dict[str, str]) -> N
     out.print(view)
 
 
+def _missions_by_persona(out: Console, rt: Runtime, personas: dict[str, str]) -> None:
+    """Per persona: missions per subscriber, the share per category and the most given template."""
+    with rt.db.session() as session:
+        rows = session.execute(
+            select(Assignment.subscriber_id, Assignment.template_key, Assignment.category, Assignment.control)
+        ).all()
+    given = pl.DataFrame(rows, schema=["subscriber_id", "template_key", "category", "control"], orient="row")
+    table = pl.DataFrame({"subscriber_id": list(personas), "persona": list(personas.values())})
+    given = given.join(table, on="subscriber_id")
+    categories = ("onboarding", "engagement", "revenue", "loyalty", "correction")
+    summary = (
+        given.group_by("persona")
+        .agg(
+            (pl.len() / pl.col("subscriber_id").n_unique()).round(1).alias("per subscriber"),
+            *((pl.col("category") == c).mean().mul(100).round(0).alias(c) for c in categories),
+            pl.col("template_key").mode().first().alias("most given"),
+        )
+        .sort("persona")
+    )
+    view = Table(title="Missions by simulated persona (% of each persona's missions per category)")
+    for column in summary.columns:
+        view.add_column(column)
+    for row in summary.iter_rows():
+        view.add_row(*(str(v) for v in row))
+    out.print(view)
+
+
 def _serve(rt: Runtime, out: Console, key: str, port: int) -> None:
     import uvicorn
 
@@ -87,4 +126,5 @@ def _serve(rt: Runtime, out: Console, key: str, port: int) -> None:
     out.print(f"\nAPI on {base} (OpenAPI at {base}/docs). An admin key for this demo:\n  {key}")
     out.print(f'  curl -H "Authorization: Bearer {key}" {base}/v1/events/stats')
     out.print(f'  curl -H "Authorization: Bearer {key}" {base}/v1/segments')
+    out.print(f'  curl -H "Authorization: Bearer {key}" {base}/v1/missions')
     uvicorn.run(create_app(rt), host="127.0.0.1", port=port, log_level="warning")

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from questline.events.endpoints import router as events
+from questline.missions.endpoints import router as missions
 from questline.scoring.endpoints import router as scores
 from questline.sources.endpoints import router as sources
 
@@ -10,6 +11,7 @@ router = APIRouter()
 router.include_router(events)
 router.include_router(sources)
 router.include_router(scores)
+router.include_router(missions)
 
 
 @router.get("/healthz", tags=["ops"])

@@ -1,10 +1,23 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers every table on `Base.metadata`."""
 
 from questline.models.api_key import ApiKey
+from questline.models.mission import Assignment, Mission, MissionTemplate
 from questline.models.ml_model import MlModel
 from questline.models.outbox import OutboxEvent
 from questline.models.reject import Reject
 from questline.models.score import SegmentSize, SubscriberScore
 from questline.models.source import Source, SourceFile
 
-__all__ = ["ApiKey", "MlModel", "OutboxEvent", "Reject", "SegmentSize", "Source", "SourceFile", "SubscriberScore"]
+__all__ = [
+    "ApiKey",
+    "Assignment",
+    "Mission",
+    "MissionTemplate",
+    "MlModel",
+    "OutboxEvent",
+    "Reject",
+    "SegmentSize",
+    "Source",
+    "SourceFile",
+    "SubscriberScore",
+]

@@ -36,19 +36,22 @@ def sizes(assignment: pl.DataFrame, segments: SegmentConfig) -> pl.DataFrame:
 def compile_segments(segments: SegmentConfig, schema: pl.Schema) -> pl.Expr:
     """One when/then chain, in rule order, ending in the fallback. Fields are checked against `schema`."""
     optional = set(segments.optional)
-    conditions = [_condition(s.when, schema, optional, f"segments.{i}.when") for i, s in enumerate(segments.segments)]
+    conditions = [
+        compile_condition(s.when, schema, optional, f"segments.{i}.when") for i, s in enumerate(segments.segments)
+    ]
     chain = pl.lit(segments.fallback.name)
     for condition, segment in reversed(list(zip(conditions, segments.segments, strict=True))):
         chain = pl.when(condition).then(pl.lit(segment.name)).otherwise(chain)  # built inside out: first rule wins
     return chain
 
 
-def _condition(condition: Condition, schema: pl.Schema, optional: set[str], where: str) -> pl.Expr:
+def compile_condition(condition: Condition, schema: pl.Schema, optional: set[str], where: str) -> pl.Expr:
+    """A condition as a boolean expression over `schema`; rules over absent `optional` fields never hold."""
     if isinstance(condition, AllOf):
-        parts = [_condition(c, schema, optional, f"{where}.all.{i}") for i, c in enumerate(condition.all)]
+        parts = [compile_condition(c, schema, optional, f"{where}.all.{i}") for i, c in enumerate(condition.all)]
         return pl.all_horizontal(parts)
     if isinstance(condition, AnyOf):
-        parts = [_condition(c, schema, optional, f"{where}.any.{i}") for i, c in enumerate(condition.any)]
+        parts = [compile_condition(c, schema, optional, f"{where}.any.{i}") for i, c in enumerate(condition.any)]
         return pl.any_horizontal(parts)
     return _rule(condition, schema, optional, where)
 
@@ -103,3 +106,11 @@ def _compare(column: pl.Expr, rule: Rule) -> pl.Expr:
         case "==":
             return column == other
     return column != other
+
+
+def condition_fields(condition: Condition) -> set[str]:
+    """Every column a condition reads."""
+    if isinstance(condition, AllOf | AnyOf):
+        parts = condition.all if isinstance(condition, AllOf) else condition.any
+        return set().union(*(condition_fields(c) for c in parts))
+    return {condition.field} | ({condition.value.field} if isinstance(condition.value, Ref) else set())

@@ -1,0 +1,88 @@
+"""The read side of missions, shared by the CLI and the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from questline.missions import templates as store
+from questline.missions.template import Template, render
+from questline.models import Assignment, Mission
+from questline.runtime import Runtime
+
+ACTIVE = "active"
+
+
+def template_summary(template: Template) -> dict[str, Any]:
+    return {
+        "key": template.key,
+        "name": template.name,
+        "category": template.category,
+        "version": template.version,
+        "parameters": sorted(template.parameters),
+        "dimensions": {name: len(d.values) for name, d in template.variations.items()},
+        "reward_points": template.reward.points,
+        "priority": template.priority,
+    }
+
+
+def templates(rt: Runtime) -> list[dict[str, Any]]:
+    return [template_summary(t) for t in store.current(rt)]
+
+
+def missions(rt: Runtime, template_key: str | None = None) -> list[dict[str, Any]]:
+    """Active concrete missions with how many subscribers hold each (shown / control)."""
+    with rt.db.session() as session:
+        counts = {
+            (key, control): n
+            for key, control, n in session.execute(
+                select(Assignment.mission_key, Assignment.control, func.count())
+                .where(Assignment.status == ACTIVE)
+                .group_by(Assignment.mission_key, Assignment.control)
+            )
+        }
+        query = select(Mission).where(Mission.active).order_by(Mission.key)
+        if template_key:
+            query = query.where(Mission.template_key == template_key)
+        return [
+            {
+                "key": m.key,
+                "template_key": m.template_key,
+                "template_version": m.template_version,
+                "category": m.category,
+                "params": m.params,
+                "active_assignments": counts.get((m.key, False), 0),
+                "control_assignments": counts.get((m.key, True), 0),
+            }
+            for m in session.scalars(query)
+        ]
+
+
+def subscriber_missions(rt: Runtime, subscriber_id: str) -> list[dict[str, Any]]:
+    """What the app shows a subscriber: their active missions (never the control group's), soonest ending first."""
+    catalogue = {t.key: t for t in store.current(rt)}
+    with rt.db.session() as session:
+        rows = session.scalars(
+            select(Assignment)
+            .where(Assignment.subscriber_id == subscriber_id, Assignment.status == ACTIVE, ~Assignment.control)
+            .order_by(Assignment.ends_at, Assignment.id)
+        ).all()
+    shown = []
+    for row in rows:
+        template = catalogue.get(row.template_key)
+        shown.append(
+            {
+                "id": row.id,
+                "mission": row.mission_key,
+                "name": template.name if template else row.template_key,
+                "category": row.category,
+                "description": render(template.description, row.params) if template else "",
+                "params": row.params,
+                "reward": template.reward.model_dump(exclude_none=True) if template else {"points": row.reward_points},
+                "starts_at": row.starts_at.isoformat(),
+                "ends_at": row.ends_at.isoformat(),
+                "status": row.status,
+            }
+        )
+    return shown
