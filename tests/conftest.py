@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,14 +17,18 @@ from sqlalchemy import create_engine, text
 
 from questline.config import Settings, load_settings
 from questline.runtime import Runtime
+from questline.simulate import simulate
+from questline.sources import service
+from questline.sources.sync import sync
 
 PG_URL = os.environ.get("QUESTLINE_TEST_DATABASE_URL")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'questline.db'}"
+@contextmanager
+def database(kind: str, home: Path) -> Iterator[str]:
+    """A database URL of `kind`: SQLite in `home`, or a throw-away schema of the test PostgreSQL server."""
+    if kind == "sqlite":
+        yield f"sqlite:///{home / 'questline.db'}"
         return
     if not PG_URL:
         if os.environ.get("CI"):
@@ -33,10 +38,63 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def databases() -> Callable[[str, Path], AbstractContextManager[str]]:
+    """`database` for fixtures of a wider scope than `database_url`."""
+    return database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def operators(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Simulated operators, ingested into a lake once per session and shape: `operators(subscribers, days, seed)`
+    gives a directory with `feeds/` (raw files, `truth.json`) and `home/lake`."""
+    built: dict[tuple[int, int, int], Path] = {}
+
+    def build(subscribers: int, days: int, seed: int) -> Path:
+        if (subscribers, days, seed) not in built:
+            base = tmp_path_factory.mktemp(f"operator-{subscribers}x{days}")
+            simulate(base / "feeds", subscribers=subscribers, days=days, seed=seed)
+            rt = Runtime.open(load_settings(home=base / "home", timezone="Europe/London"))
+            with rt.db.session() as session:
+                for spec in service.load_document(base / "feeds" / "sources.yaml"):
+                    service.save(session, spec)
+            sync(rt)
+            rt.db.engine.dispose()
+            built[(subscribers, days, seed)] = base
+        return built[(subscribers, days, seed)]
+
+    return build
+
+
+@pytest.fixture
+def on_lake(database_url: str, tmp_path: Path) -> Iterator[Callable[[Path], Runtime]]:
+    """`on_lake(operator)`: a runtime on an operator's lake with this test's own (empty) database."""
+    opened: list[Runtime] = []
+
+    def open_on(operator: Path) -> Runtime:
+        settings = load_settings(
+            home=tmp_path / "home", lake=operator / "home" / "lake", database_url=database_url, timezone="Europe/London"
+        )
+        opened.append(Runtime.open(settings))
+        return opened[-1]
+
+    yield open_on
+    for rt in opened:
+        rt.db.engine.dispose()
 
 
 @pytest.fixture

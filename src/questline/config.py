@@ -3,6 +3,7 @@ start-up with one line naming the setting."""
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     control_share: float = Field(default=0.1, ge=0, le=0.5)
     point_value: float = Field(default=0.01, ge=0)
     base_churn: float = Field(default=0.03, ge=0, le=1)  # monthly, for ranking when no churn model is active
+    # `questline run`: how often a cycle starts, and the local time after which the daily stage runs
+    poll_seconds: float = Field(default=60.0, gt=0)
+    daily_at: dt.time = dt.time(2, 0)
 
     @field_validator("timezone")
     @classmethod

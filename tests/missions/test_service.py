@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,36 +30,22 @@ from questline.missions.service import build_profiles, concrete_missions, policy
 from questline.models import Assignment, Mission
 from questline.runtime import Runtime
 from questline.scoring.service import OFFERS, run_scoring, snapshot
-from questline.simulate import simulate
-from questline.sources import service
-from questline.sources.sync import sync
 
 
 @pytest.fixture(scope="module")
-def operator(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def operator(operators: Callable[..., Path]) -> Path:
     """A simulated operator (1,200 subscribers x 35 days), ingested and scored once; each test brings its own
-    database and reads the module's lake."""
-    base = tmp_path_factory.mktemp("missions")
-    simulate(base / "feeds", subscribers=1200, days=35, seed=11)
-    settings = load_settings(home=base / "home", database_url=f"sqlite:///{base / 'q.db'}", timezone="Europe/London")
-    rt = Runtime.open(settings)
-    with rt.db.session() as session:
-        for spec in service.load_document(base / "feeds" / "sources.yaml"):
-            service.save(session, spec)
-    sync(rt)
+    database and reads the operator's lake."""
+    base = operators(1200, 35, 11)
+    rt = Runtime.open(load_settings(home=base / "home", timezone="Europe/London"))
     run_scoring(rt)
     rt.db.engine.dispose()
     return base
 
 
 @pytest.fixture
-def ops(operator: Path, database_url: str, tmp_path: Path) -> Iterator[Runtime]:
-    settings = load_settings(
-        home=tmp_path / "home", lake=operator / "home" / "lake", database_url=database_url, timezone="Europe/London"
-    )
-    rt = Runtime.open(settings)
-    yield rt
-    rt.db.engine.dispose()
+def ops(operator: Path, on_lake: Callable[[Path], Runtime]) -> Runtime:
+    return on_lake(operator)
 
 
 def assignments(rt: Runtime) -> pl.DataFrame:

@@ -9,17 +9,15 @@ with its artifacts in another home, so the lake is shared and never built twice.
 
 from __future__ import annotations
 
-import os
-import uuid
+import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
 import pytest
-from sqlalchemy import create_engine, text
 
 from questline.config import load_settings
 from questline.runtime import Runtime
@@ -91,58 +89,30 @@ class SimulatedLake(NamedTuple):
 
 
 @pytest.fixture(scope="session")
-def simulated_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedLake]:
+def simulated_lake(operators: Callable[..., Path]) -> SimulatedLake:
     """1,500 subscribers x 90 days, ingested and aggregated once for the session (about 20 s)."""
     from questline.scoring.daily import refresh_daily
-    from questline.simulate import simulate
-    from questline.sources import service
-    from questline.sources.sync import sync
 
-    base = tmp_path_factory.mktemp("lake")
-    truth = simulate(base / "feeds", subscribers=1500, days=90, seed=5)
-    settings = load_settings(home=base / "home", database_url=f"sqlite:///{base / 'q.db'}", timezone="Europe/London")
-    rt = Runtime.open(settings)
-    with rt.db.session() as session:
-        for spec in service.load_document(base / "feeds" / "sources.yaml"):
-            service.save(session, spec)
-    sync(rt)
+    base = operators(1500, 90, 5)
+    rt = Runtime.open(load_settings(home=base / "home", timezone="Europe/London"))
     refresh_daily(rt.lake, rt.events)
     rt.db.engine.dispose()
-    yield SimulatedLake(settings.lake_path, {"churners": set(truth.churners), "personas": truth.personas})
+    truth = json.loads((base / "feeds" / "truth.json").read_text())
+    return SimulatedLake(rt.settings.lake_path, {"churners": set(truth["churners"]), "personas": truth["personas"]})
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def lake(
-    request: pytest.FixtureRequest, simulated_lake: SimulatedLake, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    simulated_lake: SimulatedLake,
+    tmp_path_factory: pytest.TempPathFactory,
+    databases: Callable[[str, Path], AbstractContextManager[str]],
 ) -> Iterator[tuple[Runtime, dict[str, Any]]]:
-    """A runtime on the simulated lake with an empty registry of its own, on SQLite and on PostgreSQL (which, as for
-    the `database_url` fixture, is skipped locally without QUESTLINE_TEST_DATABASE_URL and fails under CI)."""
+    """A runtime on the simulated lake with an empty registry of its own, on SQLite and on PostgreSQL."""
     home = tmp_path_factory.mktemp(f"registry-{request.param}")
-    with _database(request.param, home) as url:
+    with databases(request.param, home) as url:
         rt = Runtime.open(
             load_settings(home=home, lake=simulated_lake.path, database_url=url, timezone="Europe/London")
         )
         yield rt, simulated_lake.truth
         rt.db.engine.dispose()
-
-
-@contextmanager
-def _database(kind: str, home: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{home / 'questline.db'}"
-        return
-    url = os.environ.get("QUESTLINE_TEST_DATABASE_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("QUESTLINE_TEST_DATABASE_URL is not set: run the tests with `make test`")
-        pytest.skip("no PostgreSQL: set QUESTLINE_TEST_DATABASE_URL or run `make test`")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()

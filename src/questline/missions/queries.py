@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
 
+from questline.kit.time import utcnow
 from questline.missions import templates as store
 from questline.missions.template import Template, render
 from questline.models import Assignment, Mission
@@ -60,13 +62,18 @@ def missions(rt: Runtime, template_key: str | None = None) -> list[dict[str, Any
 
 
 def subscriber_missions(rt: Runtime, subscriber_id: str) -> list[dict[str, Any]]:
-    """What the app shows a subscriber: their active missions (never the control group's), soonest ending first."""
+    """What the app shows a subscriber: their missions (never the control group's) with progress and target -
+    active ones first, soonest ending first, then the completed and expired ones of the last 30 days."""
     catalogue = {t.key: t for t in store.current(rt)}
     with rt.db.session() as session:
         rows = session.scalars(
             select(Assignment)
-            .where(Assignment.subscriber_id == subscriber_id, Assignment.status == ACTIVE, ~Assignment.control)
-            .order_by(Assignment.ends_at, Assignment.id)
+            .where(
+                Assignment.subscriber_id == subscriber_id,
+                ~Assignment.control,
+                (Assignment.status == ACTIVE) | (Assignment.ends_at >= utcnow() - dt.timedelta(days=30)),
+            )
+            .order_by(Assignment.status != ACTIVE, Assignment.ends_at, Assignment.id)
         ).all()
     shown = []
     for row in rows:
@@ -80,9 +87,13 @@ def subscriber_missions(rt: Runtime, subscriber_id: str) -> list[dict[str, Any]]
                 "description": render(template.description, row.params) if template else "",
                 "params": row.params,
                 "reward": template.reward.model_dump(exclude_none=True) if template else {"points": row.reward_points},
+                "progress": row.progress,
+                "target": row.target,
+                "fraction": row.fraction,
                 "starts_at": row.starts_at.isoformat(),
                 "ends_at": row.ends_at.isoformat(),
                 "status": row.status,
+                "completed_at": row.completed_at.isoformat() if row.completed_at else None,
             }
         )
     return shown

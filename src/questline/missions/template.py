@@ -13,9 +13,10 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from questline.kit.documents import first_error
 from questline.kit.errors import Invalid
 from questline.rules.criteria import Criteria, FieldError, parameters, parse_criteria
-from questline.scoring.config import COLUMN, NAME, SCORE_NAMES, Condition, Spec, _first_error
+from questline.scoring.config import COLUMN, NAME, SCORE_NAMES, TAGS, Condition, Spec
 
 Category = Literal["onboarding", "engagement", "revenue", "loyalty", "correction"]
 CATEGORIES: tuple[str, ...] = ("onboarding", "engagement", "revenue", "loyalty", "correction")
@@ -202,7 +203,7 @@ def parse_template(data: object, *, where: str = "template") -> Template:
 
 
 def _error(exc: ValidationError) -> tuple[str, str]:
-    message, field = _first_error(exc)
+    message, field = first_error(exc, tags=TAGS)
     field = "" if field == "document" else field
     cause = (exc.errors()[0].get("ctx") or {}).get("error")
     if isinstance(cause, FieldError):

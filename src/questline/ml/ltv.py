@@ -17,8 +17,8 @@ from pathlib import Path
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from questline.kit.documents import load_document
 from questline.kit.errors import Invalid
-from questline.ml.yaml_config import read_config
 
 
 def monthly_revenue(revenue: pl.DataFrame, *, as_of: dt.date, history: int = 3) -> pl.DataFrame:
@@ -104,4 +104,4 @@ class LtvConfig(BaseModel):
 
 def load_config(path: Path | None = None) -> LtvConfig:
     """The shipped `ltv.yaml`, or an operator's own file; a bad value stops with the field named."""
-    return read_config(LtvConfig, path or Path(__file__).with_name("ltv.yaml"), "lifetime value")
+    return load_document(LtvConfig, path or Path(__file__).with_name("ltv.yaml"))

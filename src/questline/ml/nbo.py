@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from questline.kit.documents import load_document
 from questline.kit.errors import Invalid
-from questline.ml.yaml_config import read_config
 
 if TYPE_CHECKING:
     from questline.runtime import Runtime
@@ -51,7 +51,7 @@ class NboConfig(BaseModel):
 
 def load_config(path: Path | None = None) -> NboConfig:
     """The shipped `nbo.yaml`, or an operator's own file; a bad value stops with the field named."""
-    return read_config(NboConfig, path or Path(__file__).with_name("nbo.yaml"), "next best offer")
+    return load_document(NboConfig, path or Path(__file__).with_name("nbo.yaml"))
 
 
 def holdings(purchases: pl.DataFrame, as_of: dt.datetime | dt.date | None = None) -> pl.DataFrame:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from questline.kit.db import ID, Base
@@ -61,4 +61,11 @@ class Assignment(Base):
     expected_value: Mapped[float] = mapped_column(Float)
     reward_points: Mapped[int] = mapped_column(Integer)
     generated_as_of: Mapped[dt.date] = mapped_column(index=True)
+    # progress, kept by the engine on every batch: the criteria's value against its target
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    target: Mapped[float | None] = mapped_column(Float)
+    fraction: Mapped[float] = mapped_column(Float, default=0.0)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # the criteria's leaf states (JSON), updated in the same transaction as the progress they give
+    state: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

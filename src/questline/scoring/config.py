@@ -8,9 +8,8 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -18,15 +17,15 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from questline.kit.errors import ConfigError
+from questline.kit.documents import load_document
 from questline.kit.naming import repeated
 
 HERE = Path(__file__).parent
+TAGS = ("rule",)  # the condition union's tag for a plain rule (`all` / `any` are the document's own keys)
 SCORE_NAMES = ("engagement", "revenue", "loyalty", "risk", "digital")
 COLUMN = r"^[a-z][a-z0-9_]{0,62}$"
 NAME = r"^[a-z][a-z0-9_\-]{0,62}$"
@@ -35,7 +34,6 @@ NAME = r"^[a-z][a-z0-9_\-]{0,62}$"
 # neutral percentile (0.5, contributes nothing), or the worst one for the score (0 if weighted up, 1 if down).
 NullPolicy = Literal["zero", "median", "neutral", "worst"]
 Scalar = float | int | str | bool
-M = TypeVar("M", bound=BaseModel)
 
 
 class Spec(BaseModel):
@@ -230,36 +228,9 @@ class SegmentConfig(Spec):
 
 def load_scores(source: Path | str | dict[str, Any] | None = None) -> ScoreConfig:
     """The score document from a file, YAML text or a mapping; the shipped defaults when None."""
-    return _load(ScoreConfig, source, HERE / "scores.yaml")
+    return load_document(ScoreConfig, HERE / "scores.yaml" if source is None else source, tags=TAGS)
 
 
 def load_segments(source: Path | str | dict[str, Any] | None = None) -> SegmentConfig:
     """The segment document from a file, YAML text or a mapping; the shipped defaults when None."""
-    return _load(SegmentConfig, source, HERE / "segments.yaml")
-
-
-def _load(model: type[M], source: Path | str | dict[str, Any] | None, default: Path) -> M:
-    data = _read(default if source is None else source)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        message, where = _first_error(exc)
-        raise ConfigError(message, field=where) from None
-
-
-def _read(source: Path | str | dict[str, Any]) -> object:
-    if isinstance(source, dict):
-        return source
-    try:
-        text = source.read_text() if isinstance(source, Path) else source
-        return yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {source}: {exc}".splitlines()[0], field="file") from None
-
-
-def _first_error(exc: ValidationError) -> tuple[str, str]:
-    error = exc.errors()[0]
-    # The condition union's tags ('rule', 'all', 'any') are not part of the document's own path.
-    parts = [str(p) for p in error["loc"] if not str(p).startswith("function-") and p != "rule"]
-    where = ".".join(p for i, p in enumerate(parts) if not (p in ("all", "any") and parts[i + 1 : i + 2] == [p]))
-    return error["msg"].removeprefix("Value error, "), where or "document"
+    return load_document(SegmentConfig, HERE / "segments.yaml" if source is None else source, tags=TAGS)

@@ -1,0 +1,1 @@
+"""The gamification engine: progress, streaks, badges and leaderboards, computed per batch."""
