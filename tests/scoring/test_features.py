@@ -8,10 +8,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from questline.runtime import Runtime
+from questline.scoring import features as features_module
 from questline.scoring.daily import DAILY_METRICS, EVENT_TYPE_BITS, empty_daily, refresh_daily, scan_daily
 from questline.scoring.features import FEATURES, SUMMED, WINDOWS, features
 from questline.simulate import simulate
@@ -116,6 +119,31 @@ def test_population_is_recent_activity_or_an_activation() -> None:
     out = features(table(*rows), AS_OF)
     assert out.get_column("subscriber_id").to_list() == ["activated", "edge", "recent"]
     assert out.filter(pl.col("subscriber_id") == "activated").item(0, "tenure_days") == 200
+
+
+def random_daily(seed: int = 3, subscribers: int = 40) -> pl.LazyFrame:
+    """Random rows from 200 days before AS_OF to 3 after, whole-number metrics so that every sum is exact."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for sub, age in {(int(rng.integers(subscribers)), int(rng.integers(-3, 200))) for _ in range(1500)}:
+        metrics = {name: int(rng.poisson(1.0)) for name in SUMMED} | {"activations": int(rng.random() < 0.02)}
+        chosen = rng.choice(["a", "b", "c"], int(rng.integers(0, 3)), replace=False)
+        extra = {"plan": rng.choice(["s", "m"]) if rng.random() < 0.1 else None, "features": sorted(chosen)}
+        rows.append(day(age, f"s{sub}", active=bool(rng.random() < 0.7), event_types=int(rng.integers(0, 64)),
+                        recharge_digital_count=int(rng.poisson(0.5)), **metrics, **extra))  # fmt: skip
+    return table(*rows)
+
+
+@pytest.mark.parametrize("days", [1, 4])
+def test_passes_over_the_days_add_up_to_one(days: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    daily = random_daily()
+    monkeypatch.setattr(features_module, "PASS_DAYS", 100)
+    monkeypatch.setattr(features_module, "OLDER_PASS_DAYS", 1000)
+    whole = features(daily, AS_OF)
+    monkeypatch.setattr(features_module, "PASS_DAYS", days)
+    monkeypatch.setattr(features_module, "OLDER_PASS_DAYS", days)
+    assert_frame_equal(features(daily, AS_OF), whole)
+    assert whole.height > 30 and whole.get_column("tenure_days").max() > 150  # long history, older days included
 
 
 def test_catalogue_matches_the_columns_and_the_docs() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from questline.kit.errors import ConfigError, Invalid
-from questline.scoring.config import SCORE_NAMES, ScoreConfig, load_scores
+from questline.scoring import scores
+from questline.scoring.config import SCORE_NAMES, Feature, ScoreConfig, load_scores
 from questline.scoring.scores import band_changes, bands, score
 
 METRICS = (
@@ -299,6 +301,68 @@ def test_band_changes_are_the_crossings_only() -> None:
     assert (2, "digital", "medium", "low") in rows and (3, "digital", "high", "low") in rows
     assert not any(r[0] in (1, 4, 5) for r in rows)  # no crossing, or not in both runs
     assert len(rows) == 10  # subscribers 2 and 3 cross on all five scores
+
+
+# ---- percentile ranks ----------------------------------------------------------------------------------------------
+
+NULL_POLICIES = ("zero", "median", "neutral", "worst")
+
+
+def reference_percentiles(values: list[float | None], groups: list[str], nulls: str, weight: float) -> list[float]:
+    """The definition, row by row: (values below + (values equal - 1) / 2) / (n - 1) within the row's group, i.e.
+    (average rank - 1) / (n - 1); nulls (and NaN) replaced or placed as the policy says; a lone value sits at 0.5."""
+    known = [None if v is None or math.isnan(v) else v for v in values]
+    filled = list(known)
+    for group in set(groups):
+        present = [v for v, g in zip(known, groups, strict=True) if g == group and v is not None]
+        fill = 0.0 if nulls == "zero" else float(np.median(present)) if nulls == "median" and present else None
+        filled = [fill if v is None and g == group else v for v, g in zip(filled, groups, strict=True)]
+    out = []
+    for value, group in zip(filled, groups, strict=True):
+        peers = [v for v, g in zip(filled, groups, strict=True) if g == group and v is not None]
+        if value is None:
+            out.append((0.0 if weight > 0 else 1.0) if nulls == "worst" else 0.5)
+        elif len(peers) < 2:
+            out.append(0.5)
+        else:
+            below, equal = sum(v < value for v in peers), sum(v == value for v in peers)
+            out.append((below + (equal - 1) / 2) / (len(peers) - 1))
+    return out
+
+
+SAMPLED = [-2.0, -0.0, 0.0, 1.0, 1.5, 7.0, 1e9, math.nan]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(SAMPLED)), st.sampled_from("ab")), max_size=25),
+    nulls=st.sampled_from(NULL_POLICIES),
+    weight=st.sampled_from([1.0, -2.0]),
+    integral=st.booleans(),
+    grouped=st.booleans(),
+)
+def test_both_ways_of_ranking_give_the_average_rank_percentile(
+    rows: list[tuple[float | None, str]], nulls: str, weight: float, integral: bool, grouped: bool
+) -> None:
+    values = [v if v is None or not integral else None if math.isnan(v) else float(int(v)) for v, _ in rows]
+    groups = [g if grouped else "" for _, g in rows]
+    column = pl.Series("x", values, dtype=pl.Float64)
+    frame = pl.DataFrame({"x": column.cast(pl.Int64) if integral else column, "g": groups})
+    spec = Feature(name="x", weight=weight, why="test", nulls=nulls)
+    rank = scores._rank(spec, "g" if grouped else None, frame.schema)
+    by_sort = frame.select(scores._from_sort(rank)).to_series().to_list()
+    assert by_sort == pytest.approx(reference_percentiles(values, groups, nulls, weight), rel=1e-15, abs=1e-15)
+    if not grouped:  # counting serves the ranks over the whole base; it must agree to the last bit
+        counts = scores._value_counts(frame, rank).collect()
+        assert frame.select(scores._from_counts(rank, counts)).to_series().to_list() == by_sort
+
+
+@pytest.mark.parametrize("distinct", [0, 10**9])  # every feature ranked by counting its values, or none
+def test_scores_do_not_depend_on_how_a_feature_is_ranked(distinct: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = with_subscriber(population(200), STRONG, digital_share_30d=None, on_time_ratio_90d=None)
+    chosen = score(frame, CONFIG)
+    monkeypatch.setattr(scores, "DISTINCT", distinct)
+    assert score(frame, CONFIG).equals(chosen)
 
 
 # ---- property ------------------------------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from questline.engine.badge_config import LEVELS, Badge, BadgeConfig, StreakBadge, load_badges
 from questline.engine.badge_levels import HELD, VALUES, levels, new_awards, values
+from questline.events.outbox import emit
 from questline.kit.errors import Invalid
-from questline.models import Assignment, BadgeAward, OutboxEvent, Reward, StreakState
+from questline.models import Assignment, BadgeAward, Reward, StreakState
 from questline.runtime import Runtime
 from questline.scoring.config import SCORE_NAMES
 from questline.scoring.daily import scan_daily
@@ -181,9 +182,7 @@ def _store(session: Session, awards: pl.DataFrame, as_of: dt.date) -> dict[str, 
     granted = granted.filter(~pl.col("reward_key").is_in(sorted(known)))
     _insert(session, Reward, _reward_rows(granted, time))
     events = [*_award_events(awards, as_of, time), *_reward_events(granted, as_of, time)]
-    fresh = {e["key"] for e in events} - _existing(session, OutboxEvent.key, [e["key"] for e in events])
-    _insert(session, OutboxEvent, [e for e in events if e["key"] in fresh])
-    return {"rewards": granted.height, "points": int(granted["points"].sum()), "events": len(fresh)}
+    return {"rewards": granted.height, "points": int(granted["points"].sum()), "events": emit(session, events)}
 
 
 def _award_rows(awards: pl.DataFrame, as_of: dt.date) -> list[dict[str, Any]]:

@@ -1,12 +1,15 @@
 """Per-subscriber features over 7/30/90-day windows of the daily table, ending at `as_of` inclusive (local dates).
 
-Two group-bys instead of one join per window: first per (subscriber, age bucket) - 0-6, 7-29, 30-59, 60-89 days
-and older - then per subscriber, where every window is a conditional sum over at most five bucket rows."""
+Sums per subscriber and age bucket - 0-6, 7-29, 30-59, 60-89 days; dates only for older days - each bucket read
+from the lake a few days at a time, streamed, so that the table is never held whole; then the buckets joined side by
+side, every window being a sum of adjacent buckets."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import polars as pl
 
@@ -22,7 +25,9 @@ TRENDED = ("voice_s", "data_bytes", "revenue", "app_events", "active_days")
 RECENCY_CAP = 365
 # Upper age (exclusive) of each bucket; the last bucket holds everything older.
 BUCKET_ENDS = (7, 30, 60, 90)
-FUTURE = 255
+# Days of the daily table aggregated per streaming pass; a pass holds its rows (~0.1 GB a day at 1M subscribers).
+PASS_DAYS = 15
+OLDER_PASS_DAYS = 60  # older days need four narrow columns, not thirty
 # Daily columns the features read (all the bench's synthetic table needs).
 INPUTS = (
     "subscriber_id", "date", *SUMMED, "recharge_digital_count", "port_out_requests", "deactivations",
@@ -30,6 +35,8 @@ INPUTS = (
 )  # fmt: skip
 _EXTRA_SUMS = ("recharge_digital_count", "port_out_requests", "deactivations", "active_days", "app_active_days")
 _SUMS = (*SUMMED, *_EXTRA_SUMS)
+# Aggregations that are their own merge, like the sums: the results of several passes combine the same way.
+_DATES = (pl.col("first_day").min(), pl.col("last_active").max(), pl.col("first_activation").min())
 assert len(EVENT_TYPE_BITS) <= 32, "event_types is a 32-bit set"
 
 
@@ -76,11 +83,12 @@ def features(daily: pl.LazyFrame, as_of: dt.date) -> pl.DataFrame:
     """One row per subscriber with a daily row in the 90 days up to `as_of`, or activated on or before it."""
     daily = daily.select(INPUTS)
     history = daily.filter(pl.col("date") <= as_of)
-    buckets = _by_bucket(daily, as_of).collect()
     table_start = history.select(pl.col("date").min()).collect().item()
     observed = (as_of - table_start).days + 1 if table_start is not None else 0
+    buckets = [_bucket(daily, as_of, lo, hi) for lo, hi in pairwise((0, *BUCKET_ENDS))]
+    older = _older(daily, as_of, table_start)
     result = (
-        _by_subscriber(buckets, as_of)
+        _by_subscriber(buckets, older, as_of)
         .join(_distinct_features(history, as_of), on="subscriber_id", how="left")
         .join(_latest_plan(history), on="subscriber_id", how="left")
         .with_columns(
@@ -91,59 +99,93 @@ def features(daily: pl.LazyFrame, as_of: dt.date) -> pl.DataFrame:
     return result.select("subscriber_id", *(f.name for f in FEATURES)).sort("subscriber_id").collect()
 
 
-def _by_bucket(daily: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
-    """Rows after as_of land in bucket FUTURE, which the next stage ignores: cheaper than filtering (a full copy)."""
-    age = (pl.lit(as_of) - pl.col("date")).dt.total_days()
-    bucket = pl.lit(len(BUCKET_ENDS), pl.UInt8)
-    for i, end in reversed(list(enumerate(BUCKET_ENDS))):
-        bucket = pl.when(age < end).then(pl.lit(i, pl.UInt8)).otherwise(bucket)
-    bucket = pl.when(age < 0).then(pl.lit(FUTURE, pl.UInt8)).otherwise(bucket)
+def _days(daily: pl.LazyFrame, as_of: dt.date, lo: int, hi: int) -> pl.LazyFrame:
+    """Rows aged lo to hi - 1 days: whole date partitions of the lake, pruned before reading."""
+    first, last = as_of - dt.timedelta(days=hi - 1), as_of - dt.timedelta(days=lo)
+    return daily.filter(pl.col("date").is_between(first, last))
+
+
+def _passes(lo: int, hi: int, days: int) -> list[tuple[int, int]]:
+    """Ages [lo, hi) in as few passes of at most `days` as possible, of even length."""
+    count = -(-(hi - lo) // days)
+    return list(pairwise(lo + (hi - lo) * i // count for i in range(count + 1)))
+
+
+def _bucket(daily: pl.LazyFrame, as_of: dt.date, lo: int, hi: int) -> pl.DataFrame:
+    """Per subscriber, the sums and dates of the age bucket [lo, hi), and the event types seen if it lies in the
+    30-day window. Computed PASS_DAYS at a time: the streaming group-by buffers every row it is given when ids
+    hardly repeat (a subscriber appears once a day), so memory follows the days per pass, not the whole table."""
     # Plain aggregations of precomputed columns stay on polars' fast path; filtered ones inside `agg` do not.
+    counted = (
+        pl.col("active").cast(pl.UInt32).alias("active_days"),
+        (pl.col("app_events") > 0).cast(pl.UInt32).alias("app_active_days"),
+    )
+    aggregations = [pl.col(*_SUMS).sum(), *([pl.col("event_types").bitwise_or()] if hi <= WINDOWS[1] else []), *_DATES]
+    passes = [
+        _days(daily, as_of, start, end).with_columns(*counted, *_dated()).group_by("subscriber_id").agg(*aggregations)
+        for start, end in _passes(lo, hi, PASS_DAYS)
+    ]
+    return _combine(passes, aggregations)
+
+
+def _older(daily: pl.LazyFrame, as_of: dt.date, table_start: dt.date | None) -> pl.DataFrame | None:
+    """For the history before the 90 days, dates only: first day seen, last active day, first activation."""
+    oldest = (as_of - table_start).days + 1 if table_start is not None else 0
+    if oldest <= BUCKET_ENDS[-1]:
+        return None
+    passes = [
+        _days(daily, as_of, start, end).select("subscriber_id", *_dated()).group_by("subscriber_id").agg(*_DATES)
+        for start, end in _passes(BUCKET_ENDS[-1], oldest, OLDER_PASS_DAYS)
+    ]
+    return _combine(passes, _DATES)
+
+
+def _dated() -> tuple[pl.Expr, ...]:
     return (
-        daily.with_columns(
-            pl.col("active").cast(pl.UInt32).alias("active_days"),
-            (pl.col("app_events") > 0).cast(pl.UInt32).alias("app_active_days"),
-            pl.when(pl.col("active")).then(pl.col("date")).alias("last_active"),
-            pl.when(pl.col("activations") > 0).then(pl.col("date")).alias("first_activation"),
-        )
-        .group_by("subscriber_id", bucket.alias("bucket"))
-        .agg(
-            pl.col(*_SUMS).sum(),
-            pl.col("event_types").bitwise_or(),
-            pl.col("date").min().alias("first_day"),
-            pl.col("last_active").max(),
-            pl.col("first_activation").min(),
-        )
+        pl.col("date").alias("first_day"),
+        pl.when(pl.col("active")).then(pl.col("date")).alias("last_active"),
+        pl.when(pl.col("activations") > 0).then(pl.col("date")).alias("first_activation"),
     )
 
 
-def _by_subscriber(buckets: pl.DataFrame, as_of: dt.date) -> pl.LazyFrame:
+def _combine(passes: list[pl.LazyFrame], aggregations: Sequence[pl.Expr]) -> pl.DataFrame:
+    done = [frame.collect(engine="streaming") for frame in passes]
+    if len(done) == 1:
+        return done[0]
+    return pl.concat(done).lazy().group_by("subscriber_id").agg(*aggregations).collect()
+
+
+def _by_subscriber(buckets: list[pl.DataFrame], older: pl.DataFrame | None, as_of: dt.date) -> pl.LazyFrame:
     """Each bucket's sums joined side by side; windows are then additions of adjacent buckets. Cheaper than a
     group-by over every windowed column: polars' group-by cost grows with the number of aggregated columns."""
-    bucket = pl.col("bucket")
-    past = bucket != FUTURE
-    lifetime = (
-        buckets.lazy()
-        .group_by("subscriber_id")
-        .agg(
-            pl.when(bucket <= 1).then(pl.col("event_types")).otherwise(0).bitwise_or().alias("types_30d"),
-            (bucket < len(BUCKET_ENDS)).any().alias("seen_90d"),
-            pl.when(past).then(pl.col("first_day")).min().alias("first_day"),
-            pl.when(past).then(pl.col("last_active")).max().alias("last_active"),
-            pl.when(past).then(pl.col("first_activation")).min().alias("first_activation"),
-        )
-        .filter(pl.col("seen_90d") | pl.col("first_activation").is_not_null())
-        .with_columns(pl.col("subscriber_id").hash().alias("_key"))
-        .collect()
-    )
+    lifetime = _lifetime(buckets, older).with_columns(pl.col("subscriber_id").hash().alias("_key")).collect()
     # Joining on a 64-bit hash of the id is ~2x faster than on the string; exact unless two ids collide, checked.
     key = "_key" if lifetime.get_column("_key").n_unique() == lifetime.height else "subscriber_id"
     wide = lifetime.lazy()
-    for k in range(len(BUCKET_ENDS)):
-        sums = buckets.lazy().filter(bucket == k)
-        sums = sums.select(pl.col("subscriber_id").hash().alias("_key") if key == "_key" else key, *_renamed(k))
+    for k, bucket in enumerate(buckets):
+        sums = bucket.lazy().select(
+            pl.col("subscriber_id").hash().alias("_key") if key == "_key" else key, *_renamed(k)
+        )
         wide = wide.join(sums, on=key, how="left")
     return wide.with_columns(*_windows()).with_columns(*_derived(as_of))
+
+
+def _lifetime(buckets: list[pl.DataFrame], older: pl.DataFrame | None) -> pl.LazyFrame:
+    """The population (seen in the 90 days, or activated) with its event types of the 30-day window and its dates."""
+    spans = [_span(b, seen=True) for b in buckets] + ([_span(older, seen=False)] if older is not None else [])
+    return (
+        pl.concat(spans)
+        .group_by("subscriber_id")
+        .agg(pl.col("event_types").bitwise_or().alias("types_30d"), pl.col("seen_90d").any(), *_DATES)
+        .filter(pl.col("seen_90d") | pl.col("first_activation").is_not_null())
+    )
+
+
+def _span(frame: pl.DataFrame, *, seen: bool) -> pl.LazyFrame:
+    # Buckets outside the 30-day window carry no event types.
+    types = pl.col("event_types") if "event_types" in frame.columns else pl.lit(0, pl.UInt32).alias("event_types")
+    dates = ("first_day", "last_active", "first_activation")
+    return frame.lazy().select("subscriber_id", types, pl.lit(seen).alias("seen_90d"), *dates)
 
 
 def _renamed(k: int) -> list[pl.Expr]:

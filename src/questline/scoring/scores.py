@@ -9,6 +9,7 @@ relative to the average subscriber. The explanation lists the three largest |cáµ
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -18,6 +19,7 @@ from questline.scoring.config import SCORE_NAMES, Band, Feature, Score, ScoreCon
 ID = "subscriber_id"
 EXPLANATION = "explanation"
 TOP = 3
+DISTINCT = 5  # rows per distinct value below which a feature is ranked by counting its values
 
 
 def score(
@@ -30,7 +32,7 @@ def score(
     `churn` (subscriber_id + `config.risk_model.column`, probabilities in [0, 1]) replaces the Risk heuristic for
     the subscribers it covers."""
     _check_columns(features, config)
-    ranked = features.with_columns(_rank_columns(config, features.schema))
+    ranked = features.with_columns(_rank_columns(config, features))
     contributions = [expr for name in SCORE_NAMES for expr in _contributions(name, config.score(name))]
     specs = [(name, config.score(name)) for name in SCORE_NAMES]
     scored = (
@@ -81,29 +83,74 @@ def _rank_key(feature: Feature, within: str | None) -> str:
     return f"__p_{feature.name}_{policy}_{within or ''}"
 
 
-def _rank_columns(config: ScoreConfig, schema: pl.Schema) -> list[pl.Expr]:
-    exprs: dict[str, pl.Expr] = {}
+@dataclass(frozen=True)
+class _Rank:
+    value: pl.Expr  # what is ranked: the feature as a number, nulls replaced as its policy says
+    within: str | None
+    missing: float  # the percentile of a value still null
+
+
+def _rank_columns(config: ScoreConfig, features: pl.DataFrame) -> list[pl.Expr]:
+    """One percentile column per rank key; the value counts of all the features that need them in one parallel go."""
+    ranks: dict[str, _Rank] = {}
     for name in SCORE_NAMES:
         spec = config.score(name)
         for feature in spec.features:
             key = _rank_key(feature, spec.normalise.within)
-            integral = schema[feature.name].is_integer() and feature.nulls != "median"
-            exprs.setdefault(key, _percentile(feature, spec.normalise.within, integral).alias(key))
-    return list(exprs.values())
+            if key not in ranks:
+                ranks[key] = _rank(feature, spec.normalise.within, features.schema)
+    counted = _shared_values(features, ranks)
+    tables = dict(zip(counted, pl.collect_all(_value_counts(features, ranks[key]) for key in counted), strict=True))
+    return [
+        (_from_counts(rank, tables[key]) if key in tables else _from_sort(rank)).alias(key)
+        for key, rank in ranks.items()
+    ]
 
 
-def _percentile(feature: Feature, within: str | None, integral: bool = False) -> pl.Expr:
-    """Percentile rank in [0, 1], ties averaged; a lone or constant value sits at the neutral 0.5. Whole numbers
-    are ranked as integers (twice as fast to sort as floats)."""
+def _rank(feature: Feature, within: str | None, schema: pl.Schema) -> _Rank:
+    """Whole numbers are ranked as integers (twice as fast to sort as floats)."""
     column = pl.col(feature.name)
+    integral = schema[feature.name].is_integer() and feature.nulls != "median"
     value = column.cast(pl.Int64) if integral else column.cast(pl.Float64).fill_nan(None)
     if feature.nulls == "zero":
         value = value.fill_null(0)
     elif feature.nulls == "median":
         value = value.fill_null(_grouped(value.median(), within))
-    rank, count = _grouped(value.rank("average"), within), _grouped(value.count(), within)
     missing = (0.0 if feature.weight > 0 else 1.0) if feature.nulls == "worst" else 0.5
-    return pl.when(value.is_null()).then(missing).when(count > 1).then((rank - 1) / (count - 1)).otherwise(0.5)
+    return _Rank(value, within, missing)
+
+
+def _shared_values(features: pl.DataFrame, ranks: dict[str, _Rank]) -> list[str]:
+    """The ranks over the whole base whose values repeat (about one distinct value in DISTINCT rows or fewer, from
+    a cheap estimate): counting each distinct value once is then 2-4x cheaper than sorting every row, and ~3x dearer
+    when nearly all values differ."""
+    whole = {key: rank for key, rank in ranks.items() if rank.within is None}
+    if not whole or features.is_empty():
+        return []
+    distinct = features.select(rank.value.approx_n_unique().alias(key) for key, rank in whole.items())
+    return [key for key, n in distinct.row(0, named=True).items() if n * DISTINCT <= features.height]
+
+
+def _value_counts(features: pl.DataFrame, rank: _Rank) -> pl.LazyFrame:
+    return features.lazy().select(rank.value.alias("value")).group_by("value").len().drop_nulls("value")
+
+
+def _from_counts(rank: _Rank, counts: pl.DataFrame) -> pl.Expr:
+    """The percentile of each distinct value v, (number below v + (number equal to v - 1) / 2) / (n - 1), is the
+    average rank's (rank - 1) / (n - 1), to the last bit; each row then looks its value up."""
+    counts = counts.sort("value")
+    size, n = counts.get_column("len"), counts.get_column("len").sum()
+    below = size.cum_sum() - size
+    percentile = (below + (size - 1) / 2) / (n - 1) if n > 1 else pl.Series([0.5] * counts.height)
+    lookup = rank.value.replace_strict(counts.get_column("value"), percentile, return_dtype=pl.Float64)
+    return pl.when(rank.value.is_null()).then(rank.missing).otherwise(lookup)
+
+
+def _from_sort(rank: _Rank) -> pl.Expr:
+    """Percentile rank in [0, 1], ties averaged; a lone or constant value sits at the neutral 0.5."""
+    value, within = rank.value, rank.within
+    position, count = _grouped(value.rank("average"), within), _grouped(value.count(), within)
+    return pl.when(value.is_null()).then(rank.missing).when(count > 1).then((position - 1) / (count - 1)).otherwise(0.5)
 
 
 def _grouped(expr: pl.Expr, within: str | None) -> pl.Expr:

@@ -11,9 +11,10 @@ from typing import Any
 import polars as pl
 from sqlalchemy import delete, func, insert, select
 
+from questline.events.outbox import emit
 from questline.kit.errors import Invalid
 from questline.ml import external, ltv, nbo, registry
-from questline.models import MlModel, OutboxEvent, SegmentSize, SubscriberScore
+from questline.models import MlModel, SegmentSize, SubscriberScore
 from questline.runtime import Runtime
 from questline.scoring.config import SCORE_NAMES, ScoreConfig, SegmentConfig, load_scores, load_segments
 from questline.scoring.daily import refresh_daily, scan_daily
@@ -269,7 +270,6 @@ def _emit_changes(session: Any, changes: pl.DataFrame, as_of: dt.date) -> int:
     keyed = changes.with_columns(
         pl.format("{}:{}:{}:{}", pl.lit(CHANGED), "subscriber_id", "score", pl.lit(as_of.isoformat())).alias("key")
     )
-    known = set(session.scalars(select(OutboxEvent.key).where(OutboxEvent.type == CHANGED, OutboxEvent.time == time)))
     rows = [
         {
             "key": row["key"],
@@ -278,8 +278,6 @@ def _emit_changes(session: Any, changes: pl.DataFrame, as_of: dt.date) -> int:
             "time": time,
             "data": {"score": row["score"], "from": row["from_band"], "to": row["to_band"], "as_of": as_of.isoformat()},
         }
-        for row in keyed.filter(~pl.col("key").is_in(list(known))).to_dicts()
+        for row in keyed.to_dicts()
     ]
-    if rows:
-        session.execute(insert(OutboxEvent), rows)
-    return len(rows)
+    return emit(session, rows)
