@@ -313,6 +313,49 @@ def serve(
 
 
 @app.command()
+def run(
+    once: Annotated[bool, typer.Option("--once", help="Process everything pending, then exit.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the pipeline: sync sources on their schedules, fold new events into mission progress, score and
+    generate missions daily (after QUESTLINE_DAILY_AT, local time), update streaks, badges and leaderboards.
+    Stops cleanly on SIGTERM / Ctrl-C between batches."""
+    from questline.pipeline.run import run_forever, run_once
+
+    rt = state.runtime
+
+    def report(cycle: dict[str, Any]) -> None:
+        if as_json:
+            print(json.dumps(cycle, default=str), flush=True)
+            return
+        engine = cycle["engine"]
+        out.print(
+            f"{sum(cycle['synced'].values()):,} new events; {engine['events']:,} folded into progress in "
+            f"{engine['batches']} batches: {engine['completed']:,} missions completed, {engine['expired']:,} expired"
+            + (f"; scored and generated missions as of {cycle['daily']['as_of']}" if "daily" in cycle else "")
+        )
+
+    if once:
+        report(run_once(rt))
+        return
+    if not as_json:
+        out.print(f"running every {rt.settings.poll_seconds:g}s; daily stage after {rt.settings.daily_at} local time")
+    run_forever(rt, poll_seconds=rt.settings.poll_seconds, report=report)
+
+
+@app.command("stats")
+def engine_stats(as_json: JsonFlag = False) -> None:
+    """Missions by status (shown and control), badges by level, streaks, rewards and points."""
+    from questline.engine.stats import stats
+
+    found = stats(state.runtime)
+    if as_json:
+        print(json.dumps(found, indent=2))
+        return
+    out.print(json.dumps(found, indent=2))
+
+
+@app.command()
 def demo(
     subscribers: Annotated[int, typer.Option(min=1)] = 10_000,
     days: Annotated[int, typer.Option(min=1, max=366)] = 30,

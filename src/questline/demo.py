@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 
@@ -11,9 +12,14 @@ from rich.table import Table
 from sqlalchemy import select
 
 from questline.api.keys import Scope, create
+from questline.engine.leaderboards import top
+from questline.engine.service import run_pending
+from questline.engine.stats import stats as engine_stats
 from questline.events.stats import stats
+from questline.kit.time import utcnow
 from questline.missions.service import run_generation
 from questline.models import Assignment
+from questline.pipeline.run import gamification_stage
 from questline.runtime import Runtime
 from questline.scoring.config import SCORE_NAMES
 from questline.scoring.service import run_scoring, snapshot
@@ -43,20 +49,34 @@ def run_demo(rt: Runtime, out: Console, *, subscribers: int, days: int, seed: in
     truth = json.loads((feeds / "truth.json").read_text())
     _compare(out, stats(rt), truth)
 
+    # Score and generate half way through the period, then play the second half through the engine.
+    midway = dt.date(2026, 10, 1) + dt.timedelta(days=days // 2)
     started = time.perf_counter()
     with out.status("scoring: daily aggregates, features, five scores, segments, lifetime value, offers"):
-        run = run_scoring(rt)
+        run = run_scoring(rt, midway)
     out.print(f"scored {run.subscribers:,} subscribers as of {run.as_of} in {time.perf_counter() - started:.1f}s")
     _scores_by_persona(out, rt, truth["personas"])
 
     started = time.perf_counter()
     with out.status("generating personal missions from 29 templates"):
-        generation = run_generation(rt)
+        generation = run_generation(rt, midway)
     out.print(
         f"generated {generation.assigned:,} missions ({generation.control:,} held out as control groups) from "
         f"{generation.missions} concrete missions in {time.perf_counter() - started:.1f}s"
     )
+
+    started = time.perf_counter()
+    with out.status("playing the rest of the period through the engine: progress, completions, rewards"):
+        engine = run_pending(rt)
+        gamified = gamification_stage(rt, utcnow())
+    out.print(
+        f"folded {engine.events:,} events into progress in {engine.batches:,} batches: {engine.completed:,} missions "
+        f"completed, {engine.expired:,} expired, {engine.rewards:,} rewards; "
+        f"{gamified['badges']['awarded']:,} badge levels awarded ({time.perf_counter() - started:.1f}s)"
+    )
     _missions_by_persona(out, rt, truth["personas"])
+    _leaderboard(out, rt)
+    out.print_json(data=engine_stats(rt))
 
     with rt.db.session() as session:
         key = create(session, [Scope.ADMIN], name="demo")
@@ -94,9 +114,9 @@ def _missions_by_persona(out: Console, rt: Runtime, personas: dict[str, str]) ->
     """Per persona: missions per subscriber, the share per category and the most given template."""
     with rt.db.session() as session:
         rows = session.execute(
-            select(Assignment.subscriber_id, Assignment.template_key, Assignment.category, Assignment.control)
+            select(Assignment.subscriber_id, Assignment.template_key, Assignment.category, Assignment.status)
         ).all()
-    given = pl.DataFrame(rows, schema=["subscriber_id", "template_key", "category", "control"], orient="row")
+    given = pl.DataFrame(rows, schema=["subscriber_id", "template_key", "category", "status"], orient="row")
     table = pl.DataFrame({"subscriber_id": list(personas), "persona": list(personas.values())})
     given = given.join(table, on="subscriber_id")
     categories = ("onboarding", "engagement", "revenue", "loyalty", "correction")
@@ -104,6 +124,7 @@ def _missions_by_persona(out: Console, rt: Runtime, personas: dict[str, str]) ->
         given.group_by("persona")
         .agg(
             (pl.len() / pl.col("subscriber_id").n_unique()).round(1).alias("per subscriber"),
+            (pl.col("status") == "completed").mean().mul(100).round(0).alias("% completed"),
             *((pl.col("category") == c).mean().mul(100).round(0).alias(c) for c in categories),
             pl.col("template_key").mode().first().alias("most given"),
         )
@@ -117,6 +138,16 @@ def _missions_by_persona(out: Console, rt: Runtime, personas: dict[str, str]) ->
     out.print(view)
 
 
+def _leaderboard(out: Console, rt: Runtime) -> None:
+    listing = top(rt, "data_week", 5)
+    view = Table(title=f"{listing.name}: {listing.start} to {listing.end}")
+    for column in ("rank", "subscriber", "value"):
+        view.add_column(column)
+    for entry in listing.entries:
+        view.add_row(str(entry.rank), entry.subscriber_id, f"{entry.value:,.2f} {listing.unit or ''}")
+    out.print(view)
+
+
 def _serve(rt: Runtime, out: Console, key: str, port: int) -> None:
     import uvicorn
 
@@ -127,4 +158,5 @@ def _serve(rt: Runtime, out: Console, key: str, port: int) -> None:
     out.print(f'  curl -H "Authorization: Bearer {key}" {base}/v1/events/stats')
     out.print(f'  curl -H "Authorization: Bearer {key}" {base}/v1/segments')
     out.print(f'  curl -H "Authorization: Bearer {key}" {base}/v1/missions')
+    out.print(f'  curl -H "Authorization: Bearer {key}" {base}/v1/stats')
     uvicorn.run(create_app(rt), host="127.0.0.1", port=port, log_level="warning")

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from questline.engine.progress import advance, affected, settle
+from questline.engine.service import batches
 from questline.events.schema import EVENT_SCHEMA
 from questline.events.vocabulary import EVENT_TYPES
 from questline.rules.criteria import Criteria, parse_criteria
@@ -162,3 +163,14 @@ def test_an_absence_completes_only_when_settled_after_the_window() -> None:
     assert not during.results.get_column("completed").any()
     after = settle(assignments, rules, during.states, as_of=AS_OF, timezone=TZ)
     assert after.get_column("completed").to_list() == [True, False]
+
+
+def test_small_days_are_grouped_into_batches_in_date_order() -> None:
+    pending = {f"2026-01-{d:02d}": [f"f{d}a.parquet", f"f{d}b.parquet"] for d in range(1, 11)}
+    grouped = batches(pending, files_per_batch=6)
+    assert [list(g) for g in grouped] == [
+        ["2026-01-01", "2026-01-02", "2026-01-03"],
+        ["2026-01-04", "2026-01-05", "2026-01-06"],
+        ["2026-01-07", "2026-01-08", "2026-01-09"],
+        ["2026-01-10"],
+    ]

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from questline.engine.endpoints import router as engine
 from questline.events.endpoints import router as events
 from questline.missions.endpoints import router as missions
 from questline.scoring.endpoints import router as scores
@@ -12,6 +13,7 @@ router.include_router(events)
 router.include_router(sources)
 router.include_router(scores)
 router.include_router(missions)
+router.include_router(engine)
 
 
 @router.get("/healthz", tags=["ops"])

@@ -19,11 +19,10 @@ from sqlalchemy.orm import Session
 from questline.engine.badge_config import LEVELS, Badge, BadgeConfig, StreakBadge, load_badges
 from questline.engine.badge_levels import HELD, VALUES, levels, new_awards, values
 from questline.events.outbox import emit
-from questline.kit.errors import Invalid
 from questline.models import Assignment, BadgeAward, Reward, StreakState
 from questline.runtime import Runtime
 from questline.scoring.config import SCORE_NAMES
-from questline.scoring.daily import scan_daily
+from questline.scoring.daily import latest_day, scan_daily
 from questline.scoring.service import PARTITION as SNAPSHOT_DATE
 from questline.scoring.service import SNAPSHOTS
 
@@ -38,7 +37,7 @@ def award_badges(rt: Runtime, as_of: dt.date | None = None, *, config: BadgeConf
     """Award every badge level reached by the end of `as_of` (default: the latest day in the daily table)."""
     config = config or load_badges()
     daily = scan_daily(rt.lake)
-    as_of = as_of or _latest_day(daily)
+    as_of = as_of or latest_day(daily)
     with rt.db.session() as session:
         found = values(
             daily,
@@ -83,14 +82,6 @@ def subscriber_badges(rt: Runtime, subscriber_id: str, *, config: BadgeConfig | 
 
 
 # ---- reading the sources -------------------------------------------------------------------------------------------
-
-
-def _latest_day(daily: pl.LazyFrame) -> dt.date:
-    latest = daily.select(pl.col("date").max()).collect().item()
-    if latest is None:
-        raise Invalid("the daily table is empty: sync a source and run `questline score` first", field="as_of")
-    day: dt.date = latest
-    return day
 
 
 def _scores(rt: Runtime, as_of: dt.date) -> pl.LazyFrame:

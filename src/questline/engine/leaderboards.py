@@ -33,7 +33,7 @@ from questline.engine.leaderboard_store import TABLE, partition_value, store
 from questline.kit.errors import Invalid
 from questline.runtime import Runtime
 from questline.scoring.daily import PARTITION as DATE
-from questline.scoring.daily import refresh_daily, scan_daily
+from questline.scoring.daily import latest_day, refresh_daily, scan_daily
 from questline.scoring.service import PARTITION as SNAPSHOT_DATE
 from questline.scoring.service import SNAPSHOTS, snapshot
 
@@ -150,7 +150,7 @@ def refresh_leaderboards(
     config = config or shipped()
     refresh_daily(rt.lake, rt.events)
     daily = scan_daily(rt.lake)
-    as_of = as_of or _latest_day(daily)
+    as_of = as_of or latest_day(daily)
     scores, scores_as_of = _scores_as_of(rt, as_of, config)
     stored: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
@@ -182,14 +182,6 @@ def _totals_by_period(daily: pl.LazyFrame, boards: list[Board], as_of: dt.date) 
         if isinstance(board, MetricBoard):
             by_start.setdefault(board.bounds(as_of)[0], []).append(board)
     return {start: period_totals(daily, group, as_of) for start, group in by_start.items()}
-
-
-def _latest_day(daily: pl.LazyFrame) -> dt.date:
-    latest = daily.select(pl.col(DATE).max()).collect().item()
-    if latest is None:
-        raise Invalid("the lake holds no events yet: sync a source first", field="as_of")
-    day: dt.date = latest
-    return day
 
 
 def _scores_as_of(rt: Runtime, as_of: dt.date, config: LeaderboardConfig) -> tuple[pl.DataFrame | None, dt.date | None]:

@@ -29,8 +29,8 @@ from questline.rules.criteria import Criteria, leaves
 from questline.runtime import Runtime
 
 ACTIVE, COMPLETED, EXPIRED = "active", "completed", "expired"
-LATE = dt.timedelta(days=62)  # how long after its end a mission still takes late events (the longest window)
 QUARTERS = 4  # `mission.progressed` is emitted when progress crosses a quarter
+BATCH_FILES = 64  # lake files folded per batch (a day's files from every source is 10-20)
 
 
 @dataclass
@@ -61,20 +61,29 @@ def run_pending(rt: Runtime, *, now: dt.datetime | None = None) -> EngineRun:
     """Fold every pending event file into progress, then settle ended missions."""
     now = now or utcnow()
     run = EngineRun()
-    pending = pending_files(rt)
-    if pending:
+    for files in batches(pending_files(rt)):
+        batch = pl.concat([_read(rt, partition, names) for partition, names in files.items()])
         with rt.db.session() as session:
-            loaded = _load(session, _day_start(rt, min(pending)))
-        for partition, files in pending.items():
-            batch = _read(rt, partition, files)
-            with rt.db.session() as session:
-                _fold(rt, session, loaded, batch, max(now, _latest(batch) + dt.timedelta(microseconds=1)), run)
-                session.add_all(ProcessedFile(partition=partition, file=name) for name in files)
-            run.batches += 1
-            run.events += batch.height
+            subscribers = batch.get_column("subscriber_id").unique().to_list()
+            loaded = _load(session, _day_start(rt, min(files)), subscribers=subscribers)
+            _fold(rt, session, loaded, batch, max(now, _latest(batch) + dt.timedelta(microseconds=1)), run)
+            session.add_all(ProcessedFile(partition=p, file=name) for p, names in files.items() for name in names)
+        run.batches += 1
+        run.events += batch.height
     with rt.db.session() as session:
         _settle_ended(rt, session, now, run)
     return run
+
+
+def batches(pending: dict[str, list[str]], files_per_batch: int = BATCH_FILES) -> list[dict[str, list[str]]]:
+    """Consecutive days' files grouped into batches: many small days (a customer extract's old activation dates)
+    make one batch, not one transaction each. Any grouping gives the same progress."""
+    grouped: list[dict[str, list[str]]] = [{}]
+    for day, names in pending.items():
+        if sum(map(len, grouped[-1].values())) >= files_per_batch:
+            grouped.append({})
+        grouped[-1][day] = names
+    return [g for g in grouped if g]
 
 
 def _fold(
@@ -83,23 +92,17 @@ def _fold(
     touched = affected(batch, loaded.frame)
     if touched.is_empty():
         return
-    states = _states(loaded, touched)
     progressed = advance(
         batch,
         loaded.frame,
         loaded.criteria,
-        states,
+        _states(loaded, touched),
         as_of=as_of,
         timezone=rt.settings.timezone,
         history=_history(rt),
         touched=touched,
     )
     _apply(session, loaded, progressed.results, progressed.states, run)
-    done = [i for i, r in loaded.rows.items() if r["status"] == COMPLETED]
-    if done:  # completed missions take no more events
-        loaded.frame = loaded.frame.filter(~pl.col("assignment_id").is_in(done))
-        for i in done:
-            del loaded.rows[i]
 
 
 def _day_start(rt: Runtime, day: str) -> dt.datetime:
@@ -130,21 +133,30 @@ def _latest(batch: pl.DataFrame) -> dt.datetime:
 # ---- loading -------------------------------------------------------------------------------------------------------
 
 
-def _load(session: Session, since: dt.datetime, ended_by: dt.datetime | None = None) -> Loaded:
-    """Active assignments, and the ended ones recent enough to take late events; or, with `ended_by`, only the
-    active ones that ended by then (to settle)."""
+def _load(
+    session: Session, since: dt.datetime, *, subscribers: list[str] | None = None, ended_by: dt.datetime | None = None
+) -> Loaded:
+    """The active assignments of `subscribers`, and their expired ones that ended after `since` (a late event may
+    still complete them); or, with `ended_by`, every active one that ended by then (to settle)."""
     query = select(Assignment)
     if ended_by is None:
-        late = (Assignment.status == EXPIRED) & (Assignment.ends_at > since)
+        late = (Assignment.status == EXPIRED) & (Assignment.ends_at > since)  # the batch's events may fall inside
         query = query.where(or_(Assignment.status == ACTIVE, late))
     else:
         query = query.where(Assignment.status == ACTIVE, Assignment.ends_at <= ended_by)
-    rows = {a.id: _row(a) for a in session.scalars(query)}
+    rows: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(subscribers) if subscribers is not None else [None]:
+        chosen = query if chunk is None else query.where(Assignment.subscriber_id.in_(chunk))
+        rows |= {a.id: _row(a) for a in session.scalars(chosen)}
     versions = {(r["template_key"], r["template_version"]) for r in rows.values()}
     documents = _templates(session, versions)
     criteria = {v: parse_template(d).rules() for v, d in documents.items()}
     rewards = {v: d.get("reward", {}) for v, d in documents.items()}
     return Loaded(_frame(rows), rows, criteria, rewards)
+
+
+def _chunks(values: list[str], size: int = 5_000) -> list[list[str]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def _row(a: Assignment) -> dict[str, Any]:

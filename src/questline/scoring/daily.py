@@ -18,6 +18,7 @@ from questline.events.store import PARTITION as EVENT_DATE
 from questline.events.store import TABLE as EVENTS
 from questline.events.store import EventStore
 from questline.events.vocabulary import EVENT_TYPE_NAMES, EVENT_TYPES, SourceKind
+from questline.kit.errors import Invalid
 from questline.kit.lake import Lake
 
 TABLE = "daily"
@@ -189,6 +190,15 @@ def scan_daily(lake: Lake) -> pl.LazyFrame:
     if frame is None:
         return empty_daily()
     return frame.with_columns(pl.col(PARTITION).cast(pl.Date)).select(empty_daily().collect_schema().names())
+
+
+def latest_day(daily: pl.LazyFrame) -> dt.date:
+    """The latest local date in the daily table; a clear error while the lake is still empty."""
+    latest = daily.select(pl.col(PARTITION).max()).collect().item()
+    if latest is None:
+        raise Invalid("the lake holds no events yet: sync a source first", field="as_of")
+    day: dt.date = latest
+    return day
 
 
 def refresh_daily(lake: Lake, events: EventStore, *, dates: Iterable[dt.date] | None = None) -> Refreshed:

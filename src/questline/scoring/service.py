@@ -17,7 +17,7 @@ from questline.ml import external, ltv, nbo, registry
 from questline.models import MlModel, SegmentSize, SubscriberScore
 from questline.runtime import Runtime
 from questline.scoring.config import SCORE_NAMES, ScoreConfig, SegmentConfig, load_scores, load_segments
-from questline.scoring.daily import refresh_daily, scan_daily
+from questline.scoring.daily import latest_day, refresh_daily, scan_daily
 from questline.scoring.features import features
 from questline.scoring.scores import band_changes, score
 from questline.scoring.segments import assign, sizes
@@ -76,7 +76,7 @@ def run_scoring(
     """Score every subscriber as of a local date (default: the latest day in the lake)."""
     refreshed = refresh_daily(rt.lake, rt.events)
     daily = scan_daily(rt.lake)
-    as_of = as_of or _latest_day(daily)
+    as_of = as_of or latest_day(daily)
     scores_config = scores_config or load_scores()
     segments_config = segments_config or load_segments()
     day = score_day(rt, daily, as_of, scores_config=scores_config, segments_config=segments_config)
@@ -131,14 +131,6 @@ def score_day(
     frame = frame.join(value, on="subscriber_id", how="left")
     frame = frame.join(assign(frame, segments_config), on="subscriber_id")
     return ScoredDay(frame, table, churn_model, ltv_model)
-
-
-def _latest_day(daily: pl.LazyFrame) -> dt.date:
-    latest = daily.select(pl.col("date").max()).collect().item()
-    if latest is None:
-        raise Invalid("the lake holds no events yet: sync a source first", field="as_of")
-    day: dt.date = latest
-    return day
 
 
 def _churn(rt: Runtime, table: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:

@@ -1,0 +1,1 @@
+"""The running system: the stages wired together (`questline run`)."""
