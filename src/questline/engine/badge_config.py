@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from questline.kit.documents import load_document
 from questline.kit.naming import repeated
 from questline.missions.template import Category
-from questline.scoring.config import SCORE_NAMES
+from questline.scoring.config import ScoreName
 from questline.scoring.daily import METRICS
 
 DEFAULT = Path(__file__).with_name("badges.yaml")
@@ -89,14 +89,7 @@ class ScoreBadge(BadgeBase):
     """One of the five behaviour scores (0-100) in the latest scoring snapshot up to `as_of`."""
 
     source: Literal["score"]
-    score: str
-
-    @field_validator("score")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in SCORE_NAMES:
-            raise ValueError(f"{value!r} is not a score ({', '.join(SCORE_NAMES)})")
-        return value
+    score: ScoreName
 
 
 class MissionsBadge(BadgeBase):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from questline.kit.documents import load_document
 from questline.kit.errors import NotFound
 from questline.kit.naming import repeated
-from questline.scoring.config import SCORE_NAMES
+from questline.scoring.config import SCORE_NAMES, ScoreName
 from questline.scoring.daily import METRICS
 
 SHIPPED = Path(__file__).with_name("leaderboards.yaml")
@@ -87,15 +87,8 @@ class ScoreBoard(BoardBase):
     """A behaviour score (0-100) of the latest scoring snapshot: a current value, not a sum, so always all_time."""
 
     source: Literal["score"]
-    score: str
+    score: ScoreName
     period: Literal["all_time"] = "all_time"
-
-    @field_validator("score")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in SCORE_NAMES:
-            raise ValueError(f"{value!r} is not a score ({', '.join(SCORE_NAMES)})")
-        return value
 
     @property
     def column(self) -> str:

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from questline.kit.documents import first_error
 from questline.kit.errors import Invalid
 from questline.rules.criteria import Criteria, FieldError, parameters, parse_criteria
-from questline.scoring.config import COLUMN, NAME, SCORE_NAMES, TAGS, Condition, Spec
+from questline.scoring.config import COLUMN, NAME, TAGS, Condition, ScoreName, Spec
 
 Category = Literal["onboarding", "engagement", "revenue", "loyalty", "correction"]
 CATEGORIES: tuple[str, ...] = ("onboarding", "engagement", "revenue", "loyalty", "correction")
@@ -82,14 +82,7 @@ class Dimension(Spec):
     subscriber's `by` score (0-100) splits into as many equal bands as there are values, lowest band first."""
 
     values: list[Scalar] = Field(min_length=1)
-    by: str = "engagement"
-
-    @field_validator("by")
-    @classmethod
-    def _score(cls, value: str) -> str:
-        if value not in SCORE_NAMES:
-            raise ValueError(f"{value!r} is not a score ({', '.join(SCORE_NAMES)})")
-        return value
+    by: ScoreName = "engagement"
 
 
 class Reward(Spec):
@@ -107,15 +100,8 @@ class Value(Spec):
 
     base: float = Field(ge=0)
     retention: float = Field(default=0.0, ge=0, le=1)
-    likelihood: str = "engagement"
+    likelihood: ScoreName = "engagement"
     rate: float = Field(default=1.0, gt=0, le=1)
-
-    @field_validator("likelihood")
-    @classmethod
-    def _score(cls, value: str) -> str:
-        if value not in SCORE_NAMES:
-            raise ValueError(f"{value!r} is not a score ({', '.join(SCORE_NAMES)})")
-        return value
 
 
 class Template(Spec):

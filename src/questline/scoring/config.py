@@ -27,6 +27,15 @@ from questline.kit.naming import repeated
 HERE = Path(__file__).parent
 TAGS = ("rule",)  # the condition union's tag for a plain rule (`all` / `any` are the document's own keys)
 SCORE_NAMES = ("engagement", "revenue", "loyalty", "risk", "digital")
+
+
+def _score_name(value: str) -> str:
+    if value not in SCORE_NAMES:
+        raise ValueError(f"{value!r} is not a score ({', '.join(SCORE_NAMES)})")
+    return value
+
+
+ScoreName = Annotated[str, AfterValidator(_score_name)]  # a field naming one of the five scores
 COLUMN = r"^[a-z][a-z0-9_]{0,62}$"
 NAME = r"^[a-z][a-z0-9_\-]{0,62}$"
 
