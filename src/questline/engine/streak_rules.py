@@ -4,6 +4,7 @@ The rules are described with examples in docs/streaks.md."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import reduce
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,7 +23,14 @@ OUTAGE = "outage_s"
 
 Period = Literal["day", "week"]
 Op = Literal[">=", ">", "<=", "<", "==", "!="]
-_OPS = {">=": "ge", ">": "gt", "<=": "le", "<": "lt", "==": "eq", "!=": "ne"}
+_OPS: dict[str, Callable[[pl.Expr, bool | float], pl.Expr]] = {
+    ">=": pl.Expr.ge,
+    ">": pl.Expr.gt,
+    "<=": pl.Expr.le,
+    "<": pl.Expr.lt,
+    "==": pl.Expr.eq,
+    "!=": pl.Expr.ne,
+}
 
 
 def _metric_types() -> dict[str, bool]:
@@ -162,8 +170,7 @@ def _metrics_of(condition: Test | AllOf | AnyOf) -> list[str]:
 def compile_condition(condition: Test | AllOf | AnyOf) -> pl.Expr:
     """The condition as a polars expression; a missing metric (null) never qualifies."""
     if isinstance(condition, Test):
-        column = pl.col(condition.metric)
-        return getattr(column, _OPS[condition.op])(condition.value).fill_null(False)
+        return _OPS[condition.op](pl.col(condition.metric), condition.value).fill_null(False)
     if isinstance(condition, AllOf):
         return reduce(lambda a, b: a & b, (compile_condition(c) for c in condition.all))
     return reduce(lambda a, b: a | b, (compile_condition(c) for c in condition.any))

@@ -1,9 +1,9 @@
 """Streaks computed from the daily table over the whole history up to `as_of`: a pure, vectorised stage.
 
-Each subscriber's periods are put in order once, by sorting one 128-bit key per row that packs the subscriber's
-64-bit hash, the period, the row number and the definitions' flags (sorting plain values is several times faster than
-sorting rows by two columns, and needs no gather). After that every step is a linear pass over that order: cumulative
-sums, shifts and forward fills, masked at subscriber boundaries. The rules (docs/streaks.md), in the terms used here:
+Each subscriber's periods are put in order once (`streak_layout`). After that every step is a linear pass over that
+order: cumulative sums, shifts and forward fills. Subscribers lie far apart on one timeline, so a shift that reaches
+back into the previous subscriber's periods finds them too far back to count, with no mask. The rules
+(docs/streaks.md), in the terms used here:
 
 - a period *qualifies* when the subscriber has a row in it and the condition holds over its totals;
 - a period is *protected* when it does not qualify and the subscriber was in an outage's area (`outage_s` > 0);
@@ -24,12 +24,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from questline.engine.streak_layout import Layout, days_since_epoch, lay_out_days, lay_out_weeks
+from questline.engine.streak_layout import MONDAY, Layout, days_since_epoch, lay_out_days, lay_out_weeks
 from questline.engine.streak_rules import StreakConfig, StreakDef
 
 GROUP = 1 << 32  # grp x GROUP + a count (< 2^32) orders by subscriber first
-SPREAD = 1 << 20  # apart from the next subscriber on the timeline: more than 2 x SPAN + the longest `per`
-MONDAY = 3  # 1970-01-01 (day 0) was a Thursday: day d lies in Monday-start week (d + 3) // 7
+SPREAD = 1 << 20  # between subscribers on the timeline: more than 3 x SPAN (a subscriber's span) + the longest `per`
 
 SUMMARY = {
     "subscriber_id": pl.String(),
@@ -152,13 +151,14 @@ def _runs(qualifying: pl.LazyFrame, definition: StreakDef) -> pl.LazyFrame:
         pl.when(breaks).then(0).otherwise(gap).cum_sum().alias("forgiven"),
         # the window the open period will see: the (need - 1)-th qualifying period back from the last one
         _t.shift(need - 1).alias("tail_anchor"),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
     ).with_columns(pl.col("breaks").shift(-1).fill_null(True).alias("run_end"))
     edges = marked.filter(pl.col("breaks") | pl.col("run_end"))  # each run's first and last rows are enough
     at_break = pl.when("breaks")
+    forgiven = pl.col("forgiven") - at_break.then(pl.col("forgiven")).forward_fill()
     runs = edges.with_columns(
-        (pl.col("row") - at_break.then(pl.col("row")).forward_fill() + 1).cast(pl.Int32).alias("length"),
-        (pl.col("forgiven") - at_break.then(pl.col("forgiven")).forward_fill()).cast(pl.Int32).alias("freezes_used"),
+        forgiven.cast(pl.Int32).alias("freezes_used"),
+        # every place of the timeline from the run's first period to this one qualified or was forgiven
+        (_t - at_break.then(_t).forward_fill() + 1 - forgiven).cast(pl.Int32).alias("length"),
         at_break.then(_idx).forward_fill().alias("start"),
     ).filter("run_end")
     # the longest run so far: a running maximum that cannot cross subscribers, as grp leads the compared value

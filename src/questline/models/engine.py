@@ -18,7 +18,7 @@ class StreakState(Base):
     streak_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     current: Mapped[int] = mapped_column(Integer)
     longest: Mapped[int] = mapped_column(Integer)
-    last_period: Mapped[dt.date | None] = mapped_column()  # start of the last qualifying (or protected) period
+    last_period: Mapped[dt.date | None] = mapped_column()  # start of the last qualifying period
     freezes_used: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
