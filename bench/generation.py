@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import resource
-import time
-from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -23,6 +21,7 @@ from questline.missions.templates import builtin
 from questline.missions.variations import Mission, expand
 from questline.scoring.config import SCORE_NAMES
 from questline.scoring.segments import condition_fields
+from timing import best_of
 
 AS_OF = dt.date(2026, 11, 30)
 SEGMENTS = ("new", "dormant", "at_risk", "champions", "loyal", "potential", "regular")
@@ -93,16 +92,6 @@ def baseline(profiles: pl.DataFrame, templates: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def interleaved(runs: dict[str, Callable[[], pl.DataFrame]], repeat: int) -> dict[str, tuple[float, int]]:
-    best = dict.fromkeys(runs, (float("inf"), 0))
-    for _ in range(repeat):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            rows = run().height
-            best[name] = (min(best[name][0], time.perf_counter() - start), rows)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=1_000_000)
@@ -118,10 +107,10 @@ def main() -> None:
         f"{len(builtin())} templates, {len(missions)} concrete missions"
     )
 
-    def generation() -> pl.DataFrame:
-        return generate(profiles, offers, missions, held, as_of=AS_OF, timezone="Europe/London", policy=Policy())
+    def generation() -> int:
+        return generate(profiles, offers, missions, held, as_of=AS_OF, timezone="Europe/London", policy=Policy()).height
 
-    found = interleaved({"base": lambda: baseline(profiles, templates), "generate": generation}, args.repeat)
+    found = best_of({"base": lambda: baseline(profiles, templates).height, "generate": generation}, args.repeat)
     (base, base_rows), (gen, gen_rows) = found["base"], found["generate"]
     print(f"baseline cross join + top 5: {base:.2f} s ({base_rows:,} rows)")
     print(f"generate: {gen:.2f} s ({gen_rows:,} assignments), {gen / base:.2f}× the baseline (target ≤ 10 s)")
