@@ -32,6 +32,7 @@ from questline.scoring.service import PROFILE
 
 AS_OF = dt.date(2026, 11, 30)
 PLANS = ("prepaid_s", "prepaid_m", "postpaid_l")
+CELLS = 25_000
 FEATURE_NAMES = ("balance", "bundles", "pay_bill", "support", "rewards")
 # Daily mean on an active day. Counts are Poisson; seconds and bytes exponential, in whole units.
 COUNTS = {
@@ -58,13 +59,13 @@ def write_daily(lake: Lake, subscribers: int, days: int, active: float, seed: in
     rows = 0
     for age in reversed(range(days)):
         present = np.flatnonzero(rng.random(subscribers, dtype=np.float32) < rate)
-        frame = _day(rng, ids.gather(present)).sort("subscriber_id")
+        frame = _day(rng, ids.gather(present), present).sort("subscriber_id")
         lake.replace_partition(TABLE, PARTITION, (AS_OF - dt.timedelta(days=age)).isoformat(), frame)
         rows += frame.height
     return rows
 
 
-def _day(rng: np.random.Generator, ids: pl.Series) -> pl.DataFrame:
+def _day(rng: np.random.Generator, ids: pl.Series, present: np.ndarray) -> pl.DataFrame:
     n = ids.len()
     columns: dict[str, pl.Series] = {"subscriber_id": ids}
     for name, mean in COUNTS.items():
@@ -81,6 +82,7 @@ def _day(rng: np.random.Generator, ids: pl.Series) -> pl.DataFrame:
         (pl.col("voice_calls") + pl.col("sms") + pl.col("app_events") > 0).alias("active"),
         _sparse_plan(rng, n),
         _features(rng, n),
+        _home_cells(rng, present),
         pl.Series(rng.integers(0, 1 << len(EVENT_TYPE_BITS), n), dtype=pl.UInt32).alias("event_types"),
     ).select(c for c in INPUTS if c != PARTITION)
 
@@ -95,6 +97,14 @@ def _features(rng: np.random.Generator, n: int) -> pl.Series:
     one = pl.Series(FEATURE_NAMES).gather(rng.integers(0, len(FEATURE_NAMES), n))
     lists = pl.when(pl.Series(used)).then(pl.concat_list(one)).otherwise(pl.lit([], pl.List(pl.String)))
     return pl.select(lists).to_series().alias("features")
+
+
+def _home_cells(rng: np.random.Generator, present: np.ndarray) -> pl.Series:
+    """Each subscriber's own cell of 25,000 on most days, another on some, none (no usage with a cell) on a few."""
+    cell = np.where(rng.random(present.size) < 0.85, present % CELLS, rng.integers(0, CELLS, present.size))
+    ids = pl.Series(cell).cast(pl.String)
+    named = pl.format("234-15-{}-{}", pl.lit(pl.Series(1000 + cell // 10)), pl.lit(ids))
+    return pl.select(pl.when(pl.Series(rng.random(present.size) < 0.95)).then(named)).to_series().alias("home_cell")
 
 
 def scan(root: Path) -> pl.LazyFrame:

@@ -20,7 +20,7 @@ from questline.kit.output import JsonFlag, out, print_table
 from questline.missions.cli import missions_app, templates_app
 from questline.ml.cli import ml_app
 from questline.runtime import Runtime
-from questline.scoring.cli import score, segments_app, subscribers_app
+from questline.scoring.cli import regions_app, score, segments_app, subscribers_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 sources_app = typer.Typer(no_args_is_help=True, help="Configure data sources and sync them.")
@@ -33,6 +33,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ml_app, name="ml")
 app.add_typer(segments_app, name="segments")
+app.add_typer(regions_app, name="regions")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(templates_app, name="templates")
 app.add_typer(missions_app, name="missions")

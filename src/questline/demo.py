@@ -21,6 +21,7 @@ from questline.missions.service import run_generation
 from questline.models import Assignment
 from questline.pipeline.run import gamification_stage
 from questline.runtime import Runtime
+from questline.scoring import regions
 from questline.scoring.config import SCORE_NAMES
 from questline.scoring.service import run_scoring, snapshot
 from questline.simulate import simulate
@@ -39,6 +40,7 @@ def run_demo(rt: Runtime, out: Console, *, subscribers: int, days: int, seed: in
     with rt.db.session() as session:
         for spec in specs:
             service.save(session, spec)
+        regions.replace(session, regions.read_csv(feeds / "regions.csv"))
     files = sum(len(files_of(s)) for s in specs)
     started = time.perf_counter()
     with out.status(f"ingesting {files} files from {len(specs)} sources"):
@@ -139,13 +141,14 @@ def _missions_by_persona(out: Console, rt: Runtime, personas: dict[str, str]) ->
 
 
 def _leaderboard(out: Console, rt: Runtime) -> None:
-    listing = top(rt, "data_week", 5)
-    view = Table(title=f"{listing.name}: {listing.start} to {listing.end}")
-    for column in ("rank", "subscriber", "value"):
-        view.add_column(column)
-    for entry in listing.entries:
-        view.add_row(str(entry.rank), entry.subscriber_id, f"{entry.value:,.2f} {listing.unit or ''}")
-    out.print(view)
+    for listing in (top(rt, "data_week", 5), top(rt, "data_week_region", 2)):
+        view = Table(title=f"{listing.name}: {listing.start} to {listing.end}")
+        for column in ("scope", "rank", "subscriber", "value"):
+            view.add_column(column)
+        for entry in listing.entries:
+            value = f"{entry.value:,.2f} {listing.unit or ''}"
+            view.add_row(entry.scope, str(entry.rank), entry.subscriber_id, value)
+        out.print(view)
 
 
 def _serve(rt: Runtime, out: Console, key: str, port: int) -> None:

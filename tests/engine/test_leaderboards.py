@@ -61,8 +61,11 @@ def document(*boards: dict[str, Any]) -> dict[str, Any]:
 def test_the_shipped_boards_load() -> None:
     config = load_leaderboards()
     assert 4 <= len(config.boards) <= 6
-    assert {b.scope for b in config.boards} >= {"everyone", "segment", "plan"}
+    assert {b.scope for b in config.boards} >= {"everyone", "segment", "plan", "region"}
     assert {b.period for b in config.boards} >= {"weekly", "monthly", "all_time"}
+
+
+SCORE_BOARD = next(b for b in SHIPPED_DOC["boards"] if b["source"] == "score")
 
 
 def shipped_with(**change: Any) -> dict[str, Any]:
@@ -76,8 +79,8 @@ INVALID = [
     ("a non-numeric metric", shipped_with(metric="plan"), "boards.0.metric", "not a numeric daily metric"),
     ("unknown source", shipped_with(source="cdr"), "boards.0.source", "'metric', 'score'"),
     ("no source", shipped_with(source=None), "boards.0.source", "source"),
-    ("unknown score", document(SHIPPED_DOC["boards"][4] | {"score": "happiness"}), "boards.0.score", "not a score"),
-    ("a score over a week", document(SHIPPED_DOC["boards"][4] | {"period": "weekly"}), "boards.0.period", "all_time"),
+    ("unknown score", document(SCORE_BOARD | {"score": "happiness"}), "boards.0.score", "not a score"),
+    ("a score over a week", document(SCORE_BOARD | {"period": "weekly"}), "boards.0.period", "all_time"),
     ("unknown period", shipped_with(period="yearly"), "boards.0.period", "'daily'"),
     ("unknown weekday", shipped_with(week_starts="funday"), "boards.0.week_starts", "'monday'"),
     ("key with a space", shipped_with(key="data week"), "boards.0.key", "pattern"),
@@ -450,14 +453,15 @@ def test_boards_needing_a_snapshot_are_skipped_with_the_reason(runtime: Runtime)
     ingest(runtime, data("a", "2026-11-04T12:00", 5e9))
     result = refresh_leaderboards(runtime, THURSDAY)
     skipped = {s["key"]: s["reason"] for s in result["skipped"]}
-    assert set(skipped) == {"app_month_segment", "active_days_month_plan", "engagement"}
+    assert set(skipped) == {"data_week_region", "app_month_segment", "active_days_month_plan", "engagement"}
     assert all("questline score" in reason for reason in skipped.values())
     assert top(runtime, "data_week").entries[0].value == 5.0  # GB
 
     scored(runtime, "2026-11-04", pl.DataFrame({"subscriber_id": ["a"], "segment": ["new"], "engagement": [60.0]}))
     result = refresh_leaderboards(runtime, THURSDAY)
     assert result["skipped"] == [
-        {"key": "active_days_month_plan", "reason": "the scoring snapshot has no column 'plan'"}
+        {"key": "data_week_region", "reason": "the scoring snapshot has no column 'region'"},
+        {"key": "active_days_month_plan", "reason": "the scoring snapshot has no column 'plan'"},
     ]
     assert result["scores_as_of"] == "2026-11-04"
     assert top(runtime, "engagement").entries[0].value == 60.0

@@ -19,6 +19,7 @@ from questline.config import load_settings
 from questline.engine.leaderboards import top
 from questline.runtime import Runtime
 from questline.scoring.daily import scan_daily
+from questline.scoring.service import snapshot
 
 MIDWAY = "2026-10-14"
 
@@ -41,6 +42,7 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[s
     questline(home, "simulate", "--subscribers", "800", "--days", "35", "--seed", "9", "--out", str(feeds))
     questline(home, "sources", "add", "--file", str(feeds / "sources.yaml"))
     questline(home, "sources", "sync")
+    questline(home, "regions", "load", str(feeds / "regions.csv"))
     questline(home, "score", "--as-of", MIDWAY)
     questline(home, "missions", "generate", "--as-of", MIDWAY)
     cycle = questline(home, "run", "--once", "--json")
@@ -89,6 +91,25 @@ def test_leaderboards_rank_by_the_period_sum(played: tuple[Path, Path, dict[str,
     rt.db.engine.dispose()
     assert [e.subscriber_id for e in listing.entries] == best
     assert [e.rank for e in listing.entries] == [1, 2, 3, 4, 5]
+
+
+def test_regional_boards_rank_within_the_home_region(played: tuple[Path, Path, dict[str, Any]]) -> None:
+    home, feeds, _ = played
+    truth = json.loads((feeds / "truth.json").read_text())["regions"]
+    rt = Runtime.open(load_settings(home=home, timezone="Europe/London"))
+    regions = snapshot(rt).select("subscriber_id", "region").collect()
+    listing = top(rt, "data_week_region", 3)
+    week = scan_daily(rt.lake).filter(pl.col("date").is_between(listing.start, listing.end))
+    sums = week.group_by("subscriber_id").agg(pl.col("data_bytes").sum())
+    sums = sums.join(regions.lazy().drop_nulls(), on="subscriber_id")
+    best = sums.sort("data_bytes", "subscriber_id", descending=[True, False]).group_by("region", maintain_order=True)
+    expected = best.head(3).sort("region", maintain_order=True).collect()
+    rt.db.engine.dispose()
+    placed = regions.drop_nulls().filter(pl.col("subscriber_id").is_in(list(truth)))
+    matches = placed.filter(pl.col("region") == pl.col("subscriber_id").replace_strict(truth)).height
+    assert matches >= 0.95 * placed.height and placed.height >= 0.9 * len(truth)
+    assert len({e.scope for e in listing.entries}) >= 2
+    assert [(e.scope, e.subscriber_id) for e in listing.entries] == expected.select("region", "subscriber_id").rows()
 
 
 def test_a_replay_of_every_source_changes_nothing(played: tuple[Path, Path, dict[str, Any]]) -> None:

@@ -109,6 +109,12 @@ CASES = [
     ("plan", [event("sms", 1)], None),
     ("features", [event("feature_used", feature="b"), event("feature_used", feature="a"),
                   event("feature_used", feature="b")], ["a", "b"]),
+    ("home_cell", [event("voice_call", 1, cell="234-15-1-9"), event("sms", 1, cell="234-15-1-2"),
+                   event("data_session", 1, cell="234-15-1-2"), event("sms", 1, cell="208-01-7-7", roaming=True),
+                   event("sms", 1, cell="208-01-7-7", roaming=True), event("sms", 1, cell="208-01-7-7", roaming=True)],
+     "234-15-1-2"),
+    ("home_cell", [event("sms", 1, cell="234-15-1-9"), event("sms", 1, cell="234-15-1-2")], "234-15-1-2"),
+    ("home_cell", [event("sms", 1), event("recharge", 5)], None),
     ("event_types", [event("sms"), event("sms"), event("app_login")],
      EVENT_TYPE_BITS["sms"] | EVENT_TYPE_BITS["app_login"]),
 ]  # fmt: skip

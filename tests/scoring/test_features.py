@@ -29,7 +29,8 @@ SCHEMA = empty_daily().collect_schema()
 def day(age: int, sub: str = "a", **metrics: Any) -> dict[str, Any]:
     """A daily row `age` days before AS_OF (negative: after it); metrics default to zero / empty."""
     row: dict[str, Any] = {name: 0 for name, dtype in SCHEMA.items() if dtype.is_numeric()}
-    row |= {"subscriber_id": sub, "date": AS_OF - dt.timedelta(days=age), "active": False, "plan": None}
+    row |= {"subscriber_id": sub, "date": AS_OF - dt.timedelta(days=age), "active": False}
+    row |= {"plan": None, "home_cell": None}
     return row | {"features": [], **metrics}
 
 
@@ -95,6 +96,11 @@ CASES = [
     ("plan", [day(0), day(100, plan="old"), day(20, plan="new")], "new"),
     ("plan", [day(0)], None),
     ("plan", [day(0, plan="now"), day(-1, plan="future")], "now"),
+    ("home_cell", [day(0, home_cell="c2"), day(1, home_cell="c1"), day(2, home_cell="c1"), day(3)], "c1"),
+    ("home_cell", [day(0, home_cell="c2"), day(1, home_cell="c1")], "c1"),  # of equals, the smallest
+    ("home_cell", [day(0, home_cell="c2"), day(7, home_cell="c1"), day(8, home_cell="c1"), day(-1, home_cell="c1")],
+     "c2"),  # only the last 7 days up to as_of count
+    ("home_cell", [day(0), day(10, home_cell="c1")], None),
     ("days_observed", [day(0), day(120)], 121),
 ]  # fmt: skip
 

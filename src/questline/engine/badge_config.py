@@ -13,14 +13,12 @@ from questline.kit.documents import load_document
 from questline.kit.naming import repeated
 from questline.missions.template import Category
 from questline.scoring.config import ScoreName
-from questline.scoring.daily import METRICS
+from questline.scoring.daily import NUMERIC_METRICS
 
 DEFAULT = Path(__file__).with_name("badges.yaml")
 LEVELS = ("none", "bronze", "silver", "gold", "platinum")  # index = level number
 KEY = r"^[a-z][a-z0-9_]{0,62}$"
 SOURCES = ("metric", "score", "missions", "streak")
-# Numeric daily metrics a badge may add up (the plan, feature lists and event-type bits are not quantities).
-NUMERIC_METRICS = tuple(m.name for m in METRICS)
 
 
 class Spec(BaseModel):

@@ -15,15 +15,13 @@ from questline.kit.documents import load_document
 from questline.kit.errors import NotFound
 from questline.kit.naming import repeated
 from questline.scoring.config import SCORE_NAMES, ScoreName
-from questline.scoring.daily import METRICS
+from questline.scoring.daily import NUMERIC_METRICS
 
 SHIPPED = Path(__file__).with_name("leaderboards.yaml")
 EVERYONE = "everyone"
 KEY = r"^[a-z][a-z0-9_]{0,62}$"
 COLUMN = r"^[a-z][a-z0-9_]{0,62}$"
 SOURCES = ("metric", "score")
-# Daily columns that add up over a period (`active`, a flag, adds up to active days); not plan, features, bits.
-NUMERIC_METRICS = tuple(m.name for m in METRICS)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 Period = Literal["daily", "weekly", "monthly", "all_time"]

@@ -16,7 +16,7 @@ import polars as pl
 
 from questline.kit.errors import ConfigError
 from questline.missions.template import Personalise
-from questline.scoring.daily import DAILY_METRICS, EVENT_TYPE_BITS
+from questline.scoring.daily import EVENT_TYPE_BITS, NUMERIC_METRICS
 
 EVER = "ever_"
 _WINDOWED = re.compile(r"^(?P<metric>[a-z][a-z0-9_]*)_(?P<days>\d+)d$")
@@ -53,14 +53,14 @@ def _column(name: str, as_of: dt.date) -> pl.Expr:
     if match is None:
         raise ConfigError(f"{name!r} is neither ever_<event type> nor <daily metric>_<days>d", field="eligibility")
     metric, days = match["metric"], int(match["days"])
-    if metric not in DAILY_METRICS or not 1 <= days <= MAX_DAYS:
+    if metric not in NUMERIC_METRICS or not 1 <= days <= MAX_DAYS:
         raise ConfigError(f"{name!r}: no daily metric {metric!r} or days not in 1-{MAX_DAYS}", field="eligibility")
     recent = pl.col("date") > as_of - dt.timedelta(days=days)
     return pl.when(recent).then(pl.col(metric)).otherwise(0).sum().cast(pl.Float64)
 
 
 def _quantile(spec: Personalise, as_of: dt.date) -> pl.Expr:
-    if spec.metric not in DAILY_METRICS:
+    if spec.metric not in NUMERIC_METRICS:
         raise ConfigError(f"{spec.metric!r} is not a daily metric", field="personalise.metric")
     value = pl.col(spec.metric).cast(pl.Float64)
     recent = (pl.col("date") > as_of - dt.timedelta(days=spec.days)) & (value > 0)

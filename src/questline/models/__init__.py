@@ -5,6 +5,7 @@ from questline.models.engine import BadgeAward, ProcessedFile, Reward, StreakSta
 from questline.models.mission import Assignment, Mission, MissionTemplate
 from questline.models.ml_model import MlModel
 from questline.models.outbox import OutboxEvent
+from questline.models.region import Region
 from questline.models.reject import Reject
 from questline.models.score import SegmentSize, SubscriberScore
 from questline.models.source import Source, SourceFile
@@ -18,6 +19,7 @@ __all__ = [
     "MlModel",
     "OutboxEvent",
     "ProcessedFile",
+    "Region",
     "Reject",
     "Reward",
     "SegmentSize",

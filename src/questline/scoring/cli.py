@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +12,7 @@ import typer
 from questline.kit.output import JsonFlag, out, print_table
 
 segments_app = typer.Typer(no_args_is_help=True, help="Segments: rules over scores, ML scores and attributes.")
+regions_app = typer.Typer(no_args_is_help=True, help="Regions: the operator's map from location areas to regions.")
 subscribers_app = typer.Typer(no_args_is_help=True, help="One subscriber's scores, segment and offers.")
 
 
@@ -36,7 +38,8 @@ def score(
         return
     out.print(
         f"scored {run.subscribers:,} subscribers as of {run.as_of} ({run.days_rebuilt} days re-aggregated, "
-        f"churn model: {run.churn_model or 'none, Risk is the heuristic'}, {run.band_changes} score.changed events)"
+        f"churn model: {run.churn_model or 'none, Risk is the heuristic'}, {run.band_changes} score.changed events, "
+        f"{run.without_region:,} without a region)"
     )
     print_table([{k: r[k] for k in ("label", "subscribers", "share")} for r in run.segments], title="Segments")
 
@@ -90,3 +93,27 @@ def subscribers_show(subscriber_id: str, as_json: JsonFlag = False) -> None:
     print_table(rows, title="Scores")
     out.print(f"churn probability: {found['churn_probability']}, lifetime value: {found['lifetime_value']:.2f}")
     print_table(found["offers"], title="Next best offers")
+
+
+@regions_app.command("load")
+def regions_load(file: Annotated[Path, typer.Argument(help="CSV with a location,region header.")]) -> None:
+    """Replace the region map with a CSV file: each row maps a location area (MCC-MNC-LAC) or a cell id to a region."""
+    from questline.scoring import regions
+
+    mapping = regions.read_csv(file)
+    with _runtime().db.session() as session:
+        count = regions.replace(session, mapping)
+    out.print(f"loaded {count:,} locations in {len({r.region for r in mapping.regions}):,} regions")
+
+
+@regions_app.command("list")
+def regions_list(as_json: JsonFlag = False) -> None:
+    """The region map (empty: every location area is its own region)."""
+    from questline.scoring import regions
+
+    with _runtime().db.session() as session:
+        rows = regions.stored(session).to_dicts()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    print_table(rows, title="Regions")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query
 
 from questline.api.deps import require, runtime
 from questline.api.keys import Scope
 from questline.ml import registry
 from questline.runtime import Runtime
-from questline.scoring import queries
+from questline.scoring import queries, regions
 
 router = APIRouter(tags=["scores"])
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -38,3 +38,21 @@ def segments(rt: Rt) -> list[dict[str, Any]]:
 def models(rt: Rt, kind: str | None = None) -> list[dict[str, Any]]:
     """Every model version with its metrics, features, training window and whether it is active."""
     return [registry.as_dict(model) for model in registry.list_models(rt, kind)]
+
+
+@router.get("/v1/regions", dependencies=[Depends(require(Scope.ADMIN))])
+def get_regions(rt: Rt) -> dict[str, Any]:
+    """The operator's map from location areas (or cells) to regions; empty: every area is its own region."""
+    with rt.db.session() as session:
+        return {"regions": regions.stored(session).to_dicts()}
+
+
+@router.put("/v1/regions", dependencies=[Depends(require(Scope.ADMIN))])
+def put_regions(
+    rt: Rt, document: Annotated[dict[str, Any], Body(description='{"regions": [{"location", "region"}, ...]}')]
+) -> dict[str, Any]:
+    """Replace the whole map (422 naming the row and field when invalid); the next scoring run uses it."""
+    mapping = regions.parse(document)
+    with rt.db.session() as session:
+        regions.replace(session, mapping)
+    return {"regions": len(mapping.regions)}

@@ -13,7 +13,7 @@ from questline.runtime import Runtime
 from questline.scoring.config import SCORE_NAMES, load_segments
 from questline.scoring.service import OFFERS, snapshot
 
-SHOWN = ("tenure_days", "recency_days", "plan")  # what a profile shows of the snapshot's feature columns
+SHOWN = ("tenure_days", "recency_days", "plan", "region")  # what a profile shows of the snapshot's feature columns
 
 
 def subscriber(rt: Runtime, subscriber_id: str) -> dict[str, Any]:

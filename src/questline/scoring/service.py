@@ -16,6 +16,7 @@ from questline.kit.errors import Invalid
 from questline.ml import external, ltv, nbo, registry
 from questline.models import MlModel, SegmentSize, SubscriberScore
 from questline.runtime import Runtime
+from questline.scoring import regions
 from questline.scoring.config import SCORE_NAMES, ScoreConfig, SegmentConfig, load_scores, load_segments
 from questline.scoring.daily import latest_day, refresh_daily, scan_daily
 from questline.scoring.features import features
@@ -27,7 +28,7 @@ OFFERS = "offers"  # lake table of next best offers, partitioned by `as_of`
 PARTITION = "as_of"
 CHURN = "churn_probability"
 LTV = "lifetime_value"
-PROFILE = ("tenure_days", "days_observed", "recency_days", "plan")  # feature columns kept beside the scores
+PROFILE = ("tenure_days", "days_observed", "recency_days", "plan", "home_cell")  # features kept beside the scores
 CHANGED = "score.changed"
 
 
@@ -41,6 +42,7 @@ class ScoringRun:
     band_changes: int
     ltv_model: str | None = None
     nbo_model: str | None = None
+    without_region: int = 0  # subscribers whose home cell is unknown or not in the operator's region map
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class ScoringRun:
             "nbo_model": self.nbo_model,
             "segments": self.segments,
             "score_changed_events": self.band_changes,
+            "without_region": self.without_region,
         }
 
 
@@ -104,6 +107,7 @@ def run_scoring(
         emitted,
         ltv_model=day.ltv_model,
         nbo_model=nbo_model,
+        without_region=frame["region"].null_count(),
     )
 
 
@@ -129,6 +133,8 @@ def score_day(
         frame = _without_churn(score(table, scores_config, keep=PROFILE))
     value, ltv_model = _lifetime_value(rt, table, frame)
     frame = frame.join(value, on="subscriber_id", how="left")
+    with rt.db.session() as session:
+        frame = regions.with_region(frame, regions.stored(session))
     frame = frame.join(assign(frame, segments_config), on="subscriber_id")
     return ScoredDay(frame, table, churn_model, ltv_model)
 

@@ -1,5 +1,6 @@
 """A synthetic mobile operator: personas drive raw feeds of all five kinds, each in its own system's native format,
-plus the source configuration that reads them (`sources.yaml`) and the ground truth (`truth.json`).
+plus the source configuration that reads them (`sources.yaml`), the operator's map of location areas to regions
+(`regions.csv`) and the ground truth (`truth.json`).
 
 The same arguments give byte-identical files: every random draw comes from generators seeded by `seed` and a fixed
 stream number per part, and nothing reads the clock."""
@@ -27,6 +28,7 @@ from questline.sources.spec import SourcesDocument
 DEFAULT_START = dt.date(2026, 10, 1)
 SOURCES_FILE = "sources.yaml"
 TRUTH_FILE = "truth.json"
+REGIONS_FILE = "regions.csv"
 Document = dict[str, list[dict[str, Any]]]
 Progress = Callable[[int, int], None]
 
@@ -43,7 +45,8 @@ def simulate(
     timezone: str = "Europe/London",
     progress: Progress | None = None,
 ) -> Truth:
-    """Write the feeds, `sources.yaml` and `truth.json` under `out`; earlier feed files there are replaced.
+    """Write the feeds, `sources.yaml`, `regions.csv` and `truth.json` under `out`; earlier feed files there are
+    replaced.
     `progress(done, total)` is called as work completes (one step per simulated day, then one per other feed)."""
     report = progress or _quiet
     _check(subscribers, days, timezone)
@@ -64,6 +67,7 @@ def simulate(
         written.append(write(make(), out, rng(100 + n)))
         report(days + 2 + n, total)
     (out / SOURCES_FILE).write_text(yaml.safe_dump(document, sort_keys=False, width=110), encoding="utf-8")
+    population.region_map(subscribers).write_csv(out / REGIONS_FILE)
     truth = build(_in_document_order(written, document), pop, cal, seed)
     truth.write(out / TRUTH_FILE)
     return truth

@@ -37,6 +37,12 @@ LAST_NAMES = (
     "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel", "Robinson", "Wright",
     "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall", "Khan", "Lewis", "Clarke", "Jackson",
 )  # fmt: skip
+# The UK's twelve ITL1 regions; each location area (LAC) of the home network lies in one, in turn.
+REGIONS = (
+    "London", "South East", "North West", "East of England", "West Midlands", "South West", "Yorkshire and The Humber",
+    "Scotland", "East Midlands", "Wales", "North East", "Northern Ireland",
+)  # fmt: skip
+CELLS_PER_AREA = 10
 NEVER = 1 << 20  # a day index beyond any period
 
 
@@ -115,7 +121,26 @@ def home_cells(subscribers: int) -> pl.Series:
     """The home network's cells, `234-15-<LAC>-<CI>`, numbered so that the same base gets the same cells."""
     number = pl.int_range(cell_count(subscribers))
     ci = (10000 + number * 7).cast(pl.String).str.zfill(5)
-    return pl.select(pl.format("234-15-{}-{}", 1000 + number // 50, ci)).to_series().alias("cell")
+    return pl.select(pl.format("{}-{}", _area(number // CELLS_PER_AREA), ci)).to_series().alias("cell")
+
+
+def region_map(subscribers: int) -> pl.DataFrame:
+    """The operator's map of its location areas (`234-15-<LAC>`) to regions: location, region."""
+    area = pl.int_range((cell_count(subscribers) - 1) // CELLS_PER_AREA + 1)
+    return pl.select(_area(area).alias("location"), _region(area).alias("region"))
+
+
+def home_regions(pop: Population) -> pl.Series:
+    """Each subscriber's region: that of the area of their home cell."""
+    return pl.select(_region(pl.Series(pop.home_cell) // CELLS_PER_AREA)).to_series()
+
+
+def _area(number: pl.Expr) -> pl.Expr:
+    return pl.format(f"{HOME_PLMN}-{{}}", 1000 + number)
+
+
+def _region(number: pl.Expr | pl.Series) -> pl.Expr:
+    return pl.lit(pl.Series(REGIONS)).gather(number % len(REGIONS))
 
 
 def _identities(n: int, rng: np.random.Generator) -> dict[str, Any]:

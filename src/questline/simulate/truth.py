@@ -14,7 +14,7 @@ from questline.events.vocabulary import EVENT_TYPES, SOURCE_KINDS
 from questline.simulate import personas as P
 from questline.simulate.calendar import Calendar
 from questline.simulate.feed import Written
-from questline.simulate.population import NEVER, Population
+from questline.simulate.population import NEVER, Population, home_regions
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Truth:
     duplicates: int  # exact re-sent copies of good records, which ingestion must drop
     sources: dict[str, dict[str, Any]]  # per configured source: kind, files, records, events, bad_rows, duplicates
     personas: dict[str, str]  # E.164 subscriber id -> persona
+    regions: dict[str, str]  # E.164 subscriber id -> the region of their home cell
     churners: list[str]  # lines deactivated during the period
     new_joiners: dict[str, str]  # subscriber id -> activation time (UTC, RFC 3339)
     persona_profiles: dict[str, dict[str, Any]]
@@ -64,6 +65,7 @@ def build(written: list[Written], pop: Population, cal: Calendar, seed: int) -> 
         duplicates=sum(w.duplicates for w in written),
         sources={w.source: _source(w) for w in written},
         personas={ids[i]: P.PERSONA_NAMES[p] for i, p in enumerate(pop.persona)},
+        regions=dict(zip(ids, home_regions(pop).to_list(), strict=True)),
         churners=sorted(ids[i] for i in np.flatnonzero(pop.deactivation_day < NEVER)),
         new_joiners=dict(sorted(zip([ids[i] for i in joiners], joined.to_list(), strict=True))),
         persona_profiles=_profiles(good, pop, cal.days),
