@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -304,13 +305,15 @@ def keys_create(
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (one per core).")] = 1,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
     import uvicorn
 
-    from questline.app import create_app
-
-    uvicorn.run(create_app(state.runtime), host=host, port=port, log_level="info")
+    state.runtime.db.engine.dispose()  # migrated once here, before the workers open the database
+    if state.home is not None:
+        os.environ["QUESTLINE_HOME"] = str(state.home)  # the workers read their settings from the environment
+    uvicorn.run("questline.app:serving_app", factory=True, host=host, port=port, workers=workers, log_level="info")
 
 
 @app.command()

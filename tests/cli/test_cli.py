@@ -149,7 +149,7 @@ def test_demo_simulates_ingests_and_matches_the_truth(tmp_path: Path) -> None:
     assert missing.returncode != 0 and "no scores for subscriber" in missing.stderr
 
 
-def test_serve_answers_over_http(tmp_path: Path) -> None:
+def test_serve_answers_over_http_from_two_workers(tmp_path: Path) -> None:
     import socket
     import time
 
@@ -161,7 +161,7 @@ def test_serve_answers_over_http(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUESTLINE_")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "questline", "--home", str(tmp_path), "serve", "--port", str(port)],
+        [sys.executable, "-m", "questline", "--home", str(tmp_path), "serve", "--port", str(port), "--workers", "2"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -183,8 +183,10 @@ def test_serve_answers_over_http(tmp_path: Path) -> None:
             "time": "2026-11-03T14:05:00Z",
         }
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/cloudevents+json"}
-        answer = httpx.post(f"{base}/v1/events", content=json.dumps(event), headers=headers, timeout=10)
-        assert answer.status_code == 200 and answer.json()["accepted"] == 1
+        for n in range(1, 9):  # connections spread over both workers, each with its own database connections
+            sent = json.dumps(event | {"id": f"e2e-{n}"})
+            answer = httpx.post(f"{base}/v1/events", content=sent, headers=headers, timeout=10)
+            assert answer.status_code == 200 and answer.json()["accepted"] == 1
         assert httpx.get(f"{base}/openapi.json", timeout=10).json()["info"]["title"] == "Questline"
     finally:
         server.terminate()

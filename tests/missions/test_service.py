@@ -226,6 +226,11 @@ def test_the_api(ops: Runtime) -> None:
         mine = client.get(f"/v1/subscribers/{shown}/missions", headers=app).json()
         assert mine and all(m["description"] and "{" not in m["description"] for m in mine)
         assert {m["mission"] for m in mine} <= set(given.filter(pl.col("subscriber_id") == shown)["mission_key"])
+        key = given.filter(pl.col("mission_key") == mine[0]["mission"]).item(0, "template_key")
+        newer = client.get(f"/v1/templates/{key}", headers=admin).json() | {"name": "Renamed", "description": "New"}
+        assert client.put(f"/v1/templates/{key}", headers=admin, json=newer).json()["outcome"] == "updated"
+        again = client.get(f"/v1/subscribers/{shown}/missions", headers=app).json()
+        assert again == mine  # described by the version each mission was made from, not the newest
         held_out = given.filter(pl.col("control"))
         hidden = held_out.item(0, "subscriber_id")
         visible = {m["mission"] for m in client.get(f"/v1/subscribers/{hidden}/missions", headers=app).json()}

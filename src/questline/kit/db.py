@@ -26,7 +26,9 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # As many pooled connections as the API has worker threads: a smaller pool opens and closes one per
+        # request under load (WAL lets them all read at once).
+        engine = create_engine(url, connect_args={"timeout": 30}, pool_size=40, max_overflow=10)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from questline.kit.time import utcnow
 from questline.missions import templates as store
@@ -63,37 +63,46 @@ def missions(rt: Runtime, template_key: str | None = None) -> list[dict[str, Any
 
 def subscriber_missions(rt: Runtime, subscriber_id: str) -> list[dict[str, Any]]:
     """What the app shows a subscriber: their missions (never the control group's) with progress and target -
-    active ones first, soonest ending first, then the completed and expired ones of the last 30 days."""
-    catalogue = {t.key: t for t in store.current(rt)}
+    active ones first, soonest ending first, then the completed and expired ones of the last 30 days. Each is
+    described by the template version it was made from."""
+    since = utcnow() - dt.timedelta(days=30)
     with rt.db.session() as session:
-        rows = session.scalars(
-            select(Assignment)
-            .where(
-                Assignment.subscriber_id == subscriber_id,
-                ~Assignment.control,
-                (Assignment.status == ACTIVE) | (Assignment.ends_at >= utcnow() - dt.timedelta(days=30)),
-            )
-            .order_by(Assignment.status != ACTIVE, Assignment.ends_at, Assignment.id)
-        ).all()
-    shown = []
-    for row in rows:
-        template = catalogue.get(row.template_key)
-        shown.append(
-            {
-                "id": row.id,
-                "mission": row.mission_key,
-                "name": template.name if template else row.template_key,
-                "category": row.category,
-                "description": render(template.description, row.params) if template else "",
-                "params": row.params,
-                "reward": template.reward.model_dump(exclude_none=True) if template else {"points": row.reward_points},
-                "progress": row.progress,
-                "target": row.target,
-                "fraction": row.fraction,
-                "starts_at": row.starts_at.isoformat(),
-                "ends_at": row.ends_at.isoformat(),
-                "status": row.status,
-                "completed_at": row.completed_at.isoformat() if row.completed_at else None,
-            }
-        )
-    return shown
+        rows = session.execute(_SHOWN_TO, {"subscriber_id": subscriber_id, "since": since}).all()
+    made_from = store.versions(rt, {(row.template_key, row.template_version) for row in rows})
+    return [_shown(row, made_from[(row.template_key, row.template_version)]) for row in rows]
+
+
+# Built once: composing a statement costs more than running it (~0.25 ms against ~0.1 ms on SQLite).
+_SHOWN = (
+    Assignment.id, Assignment.mission_key, Assignment.template_key, Assignment.template_version, Assignment.category,
+    Assignment.params, Assignment.progress, Assignment.target, Assignment.fraction, Assignment.starts_at,
+    Assignment.ends_at, Assignment.status, Assignment.completed_at,
+)  # fmt: skip
+_SHOWN_TO = (
+    select(*_SHOWN)
+    .where(
+        Assignment.subscriber_id == bindparam("subscriber_id"),
+        ~Assignment.control,
+        (Assignment.status == ACTIVE) | (Assignment.ends_at >= bindparam("since")),
+    )
+    .order_by(Assignment.status != ACTIVE, Assignment.ends_at, Assignment.id)
+)
+
+
+def _shown(row: Any, template: Template) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "mission": row.mission_key,
+        "name": template.name,
+        "category": row.category,
+        "description": render(template.description, row.params),
+        "params": row.params,
+        "reward": template.reward.model_dump(exclude_none=True),
+        "progress": row.progress,
+        "target": row.target,
+        "fraction": row.fraction,
+        "starts_at": row.starts_at.isoformat(),
+        "ends_at": row.ends_at.isoformat(),
+        "status": row.status,
+        "completed_at": row.completed_at.isoformat() if row.completed_at else None,
+    }

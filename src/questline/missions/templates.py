@@ -4,6 +4,8 @@ of them. A save that changes nothing keeps the current version; any change makes
 from __future__ import annotations
 
 import functools
+import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,12 +14,16 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from questline.kit.db import Database
 from questline.kit.errors import Conflict, Invalid, NotFound
 from questline.missions.template import Template, parse_template
 from questline.models import MissionTemplate
 from questline.runtime import Runtime
 
 CATALOGUE = Path(__file__).with_name("catalogue.yaml")
+Version = tuple[str, int]  # (key, version)
+# Parsed versions per database: a stored version never changes, so the app's reads parse each one once.
+_VERSIONS: weakref.WeakKeyDictionary[Database, dict[Version, Template]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,22 @@ def current(rt: Runtime) -> list[Template]:
     with rt.db.session() as session:
         _load_builtin(session)
         return [parse_template(row.document) for row in _latest_rows(session) if row.active]
+
+
+def versions(rt: Runtime, wanted: Iterable[Version]) -> dict[Version, Template]:
+    """The templates of exactly these versions (the ones assignments were made from), parsed once per process."""
+    known = _VERSIONS.setdefault(rt.db, {})
+    missing = set(wanted) - known.keys()
+    if missing:
+        keys = {key for key, _ in missing}
+        with rt.db.session() as session:
+            rows = session.execute(
+                select(MissionTemplate.key, MissionTemplate.version, MissionTemplate.document).where(
+                    MissionTemplate.key.in_(keys)
+                )
+            )
+            known |= {(k, v): parse_template(document) for k, v, document in rows if (k, v) in missing}
+    return known
 
 
 def get(rt: Runtime, key: str) -> Template:
