@@ -157,7 +157,7 @@ def test_an_invalid_definition_is_refused_naming_the_field(change: dict[str, Any
 def test_keys_must_be_unique_and_a_document_readable() -> None:
     with pytest.raises(ConfigError) as caught:
         config(definition(), definition())
-    assert (caught.value.field, caught.value.message) == ("streaks", "key used twice: texts")
+    assert (caught.value.field, caught.value.message) == ("streaks", "streak key used twice: texts")
     with pytest.raises(ConfigError) as caught:
         load_streaks("streaks: [")
     assert caught.value.field == "file"

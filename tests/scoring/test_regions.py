@@ -61,7 +61,7 @@ def test_the_area_of_a_cell_is_its_id_without_the_last_part(parts: list[str]) ->
     [
         ("location,region\n234-15-1,London\n234-15-2,\n", "regions.csv line 3, region", "at least 1 character"),
         ("location,region\n234 15,London\n", "regions.csv line 2, location", "should match pattern"),
-        ("location,region\n234-15-1,London\n234-15-1,Wales\n", "regions", "location mapped twice: 234-15-1"),
+        ("location,region\n234-15-1,London\n234-15-1,Wales\n", "regions", "location used twice: 234-15-1"),
         ("area,name\n234-15-1,London\n", "regions.csv", "the header lacks location, region"),
     ],
 )

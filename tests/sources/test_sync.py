@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from questline.events import rejects
 from questline.events.stats import stats
+from questline.kit.errors import Invalid
 from questline.kit.lake import Lake
 from questline.runtime import Runtime
+from questline.simulate import sources_document
 from questline.sources import service
 from questline.sources.sync import sync
 
@@ -97,3 +100,12 @@ def test_due_sources_follow_their_schedule(configured: Runtime) -> None:
     assert sync(configured, due_at=utcnow()) == {}  # schedule 15m: not due again yet
     later = sync(configured, due_at=utcnow() + dt.timedelta(minutes=15))
     assert later["mediation"].skipped == 2
+
+
+def test_a_document_naming_a_source_twice_is_refused(tmp_path: Path) -> None:
+    first = sources_document("UTC")["sources"][0]
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"sources": [first, first]}))
+    with pytest.raises(Invalid) as caught:
+        service.load_document(tmp_path / "sources.yaml")
+    assert caught.value.field == "sources"
+    assert caught.value.message == f"source name used twice: {first['name']}"

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from questline.kit.documents import load_document
-from questline.kit.naming import repeated
+from questline.kit.naming import refuse_repeats
 from questline.missions.template import Category
 from questline.scoring.config import ScoreName
 from questline.scoring.daily import NUMERIC_METRICS
@@ -124,9 +124,7 @@ class BadgeConfig(Spec):
     @field_validator("badges")
     @classmethod
     def _unique(cls, badges: list[Badge]) -> list[Badge]:
-        dupes = repeated(b.key for b in badges)
-        if dupes:
-            raise ValueError(f"badge key used twice: {', '.join(dupes)}")
+        refuse_repeats((b.key for b in badges), "badge key")
         return badges
 
 

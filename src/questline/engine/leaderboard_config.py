@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from questline.kit.documents import load_document
 from questline.kit.errors import NotFound
-from questline.kit.naming import repeated
+from questline.kit.naming import refuse_repeats
 from questline.scoring.config import SCORE_NAMES, ScoreName
 from questline.scoring.daily import NUMERIC_METRICS
 
@@ -107,9 +107,7 @@ class LeaderboardConfig(Spec):
     @field_validator("boards")
     @classmethod
     def _unique_keys(cls, boards: list[Board]) -> list[Board]:
-        dupes = repeated(b.key for b in boards)
-        if dupes:
-            raise ValueError(f"leaderboard key used twice: {', '.join(dupes)}")
+        refuse_repeats((b.key for b in boards), "leaderboard key")
         return boards
 
     def board(self, key: str) -> MetricBoard | ScoreBoard:

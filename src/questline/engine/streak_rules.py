@@ -13,7 +13,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator
 
 from questline.kit.documents import Source, load_document
-from questline.kit.naming import repeated
+from questline.kit.naming import refuse_repeats
 from questline.scoring.daily import METRICS as DAILY_METRICS
 from questline.scoring.daily import empty_daily
 
@@ -151,9 +151,7 @@ class StreakConfig(Spec):
     @field_validator("streaks")
     @classmethod
     def _unique(cls, streaks: list[StreakDef]) -> list[StreakDef]:
-        dupes = repeated(s.key for s in streaks)
-        if dupes:
-            raise ValueError(f"key used twice: {', '.join(dupes)}")
+        refuse_repeats((s.key for s in streaks), "streak key")
         return streaks
 
     def get(self, key: str) -> StreakDef | None:

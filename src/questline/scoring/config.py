@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from questline.kit.documents import load_document
-from questline.kit.naming import repeated
+from questline.kit.naming import refuse_repeats
 
 HERE = Path(__file__).parent
 TAGS = ("rule",)  # the condition union's tag for a plain rule (`all` / `any` are the document's own keys)
@@ -102,9 +102,7 @@ class Score(Spec):
     @field_validator("features")
     @classmethod
     def _unique(cls, features: list[Feature]) -> list[Feature]:
-        dupes = repeated(f.name for f in features)
-        if dupes:
-            raise ValueError(f"feature listed twice: {', '.join(dupes)}")
+        refuse_repeats((f.name for f in features), "feature")
         return features
 
 
@@ -222,9 +220,7 @@ class SegmentConfig(Spec):
 
     @model_validator(mode="after")
     def _unique_names(self) -> SegmentConfig:
-        dupes = repeated([*(s.name for s in self.segments), self.fallback.name])
-        if dupes:
-            raise ValueError(f"segments: name used twice: {', '.join(dupes)}")
+        refuse_repeats([*(s.name for s in self.segments), self.fallback.name], "segments: name")
         return self
 
     @property

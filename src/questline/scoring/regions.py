@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from questline.kit.documents import load_document
 from questline.kit.errors import ConfigError
-from questline.kit.naming import repeated
+from questline.kit.naming import refuse_repeats
 from questline.models import Region
 
 COLUMNS = ("location", "region")
@@ -40,9 +40,7 @@ class RegionMap(BaseModel):
     @field_validator("regions")
     @classmethod
     def _unique_locations(cls, rows: list[Row]) -> list[Row]:
-        dupes = repeated(r.location for r in rows)
-        if dupes:
-            raise ValueError(f"location mapped twice: {', '.join(dupes[:5])}")
+        refuse_repeats((r.location for r in rows), "location")
         return rows
 
     def frame(self) -> pl.DataFrame:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from questline.events.schema import ATTRIBUTES
 from questline.events.vocabulary import EVENT_TYPE_NAMES, UNIT_CONVERSIONS, SourceKind
-from questline.kit.naming import repeated
+from questline.kit.naming import refuse_repeats
 
 NAME = r"^[a-z][a-z0-9_\-]{0,62}$"
 Scalar = str | int | float | bool | None
@@ -227,9 +227,7 @@ class SourcesDocument(Spec):
     @field_validator("sources")
     @classmethod
     def _unique_names(cls, value: list[SourceSpec]) -> list[SourceSpec]:
-        dupes = repeated(s.name for s in value)
-        if dupes:
-            raise ValueError(f"duplicate source names: {', '.join(dupes)}")
+        refuse_repeats((s.name for s in value), "source name")
         return value
 
 
