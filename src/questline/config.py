@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     max_missions_per_category: int = Field(default=2, ge=1, le=50)
     control_share: float = Field(default=0.1, ge=0, le=0.5)
     point_value: float = Field(default=0.01, ge=0)
-    base_churn: float = Field(default=0.03, ge=0, le=1)  # monthly, for ranking when no churn model is active
+    base_churn: float = Field(default=0.03, ge=0, le=1)  # monthly: the churn probability when no model is active
     # `questline run`: how often a cycle starts, and the local time after which the daily stage runs
     poll_seconds: float = Field(default=60.0, gt=0)
     daily_at: dt.time = dt.time(2, 0)

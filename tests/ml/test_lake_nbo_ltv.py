@@ -84,9 +84,9 @@ def test_lifetime_value_is_checked_on_the_last_month(lake: Lake, value_model: Tr
     m = value_model.metrics
     assert (m["horizon_months"], m["churn_months"], m["monthly_discount"]) == (12, 1, 0.01)  # ml/ltv.yaml
     assert (m["check_from"], m["check_to"]) == ("2026-11-30", "2026-12-29") and m["check_months"] == 1
-    # the run rate alone foresees next month's revenue in total; the formula takes churn off it, here Risk / 100
-    assert m["churn_source"].startswith("risk") and not m["churn_overlaps_check"]
-    assert m["mean_predicted"] < m["mean_actual"]
+    # the run rate alone foresees next month's revenue in total; the formula takes churn off it, here from Risk
+    assert m["churn_source"].startswith("base churn") and not m["churn_overlaps_check"]
+    assert 0.9 < m["total_ratio"] < 1.1  # the heuristic's churn is a monthly probability (Risk / 100 halved it)
     assert 0.4 < m["correlation"] <= 1 and 0.4 < m["rank_correlation"] <= 1 and m["mae"] > 0
     row = registry.get(rt, "ltv", value_model.version)
     assert row.metrics == m and not row.active
@@ -160,7 +160,7 @@ def test_scoring_uses_the_active_versions(lake: Lake, offers_model: Training, tm
     scores = snapshot(rt).collect()
     run_rate = features(scan_daily(rt.lake), run.as_of).select("subscriber_id", "revenue_30d")
     expected = scores.join(run_rate, on="subscriber_id").with_columns(
-        (pl.col("revenue_30d") * (1 - (pl.col("risk") / 100).clip(0, 1))).alias("expected")
+        (pl.col("revenue_30d") * (1 - 0.03 * (pl.col("risk") / 50) ** 2)).alias("expected")  # QUESTLINE_BASE_CHURN
     )
     assert (expected["lifetime_value"] - expected["expected"]).abs().max() < 1e-9  # type: ignore[operator]
 

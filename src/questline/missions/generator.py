@@ -32,6 +32,7 @@ from questline.kit.hashing import xxhash64
 from questline.missions.history import stat_column
 from questline.missions.template import CATEGORIES, DURATION, PRODUCT, SEGMENT, Parameter, Personalise, Template
 from questline.missions.variations import Mission
+from questline.scoring.churn import churn_probability
 from questline.scoring.segments import compile_condition
 
 ID = "subscriber_id"
@@ -292,9 +293,7 @@ def _personal(name: str, spec: Personalise, parameter: Parameter) -> pl.Expr:
 def _candidate_columns(template: Template, policy: Policy) -> list[pl.Expr]:
     value = pl.lit(template.value.base)
     if template.value.retention:
-        # Risk is a rank, not a probability: without a churn model, the operator's base churn scaled by it
-        heuristic = (policy.base_churn * (pl.col("risk") / 50) ** 2).clip(0.0, 1.0)
-        churn = pl.coalesce(_optional("churn_probability"), heuristic)
+        churn = churn_probability(policy.base_churn)
         at_stake = 12 * _optional(MONTHLY_REVENUE).fill_null(0.0)  # what a year of keeping them brings
         value = value + template.value.retention * churn * at_stake
     cost = template.reward.points * policy.point_value

@@ -25,8 +25,9 @@ from questline.kit.errors import Invalid, NotFound
 from questline.ml import ltv, nbo, registry
 from questline.ml.churn import latest_date
 from questline.runtime import Runtime
+from questline.scoring.churn import CHURN, churn_probability
 from questline.scoring.daily import scan_daily
-from questline.scoring.service import CHURN, churn_or_risk, score_day
+from questline.scoring.service import score_day
 
 ID = "subscriber_id"
 MONTH_DAYS = 30  # the run rate is the last 30 days' revenue: a "month" of the check is 30 days
@@ -114,7 +115,7 @@ def train_ltv(
     daily = scan_daily(rt.lake)
     day = score_day(rt, daily, cutoff)
     run_rate = day.features.select(ID, pl.col("revenue_30d").cast(pl.Float64).alias("monthly_revenue"))
-    churn = churn_or_risk(day.frame)
+    churn = day.frame.select(ID, churn_probability(rt.settings.base_churn, config.churn_months))
     horizon = {"horizon": check_months, "churn_months": config.churn_months}
     predicted = ltv.value_over_horizon(run_rate, churn, discount=0.0, **horizon).select(ID, "ltv")
     later = (pl.col("date") > cutoff) & (pl.col("date") <= last)
@@ -135,7 +136,7 @@ def train_ltv(
         "check_months": check_months,
         "check_from": (cutoff + dt.timedelta(days=1)).isoformat(),
         "check_to": last.isoformat(),
-        "churn_source": day.churn_model or "risk / 100 (no churn model)",
+        "churn_source": day.churn_model or "base churn x (risk / 50)^2 (no churn model)",
         # a churn model that learned from the checked days makes the check look better than it is
         "churn_overlaps_check": bool(
             day.churn_model and active_churn and active_churn.trained_to and active_churn.trained_to > cutoff

@@ -17,6 +17,7 @@ from questline.ml import external, ltv, nbo, registry
 from questline.models import MlModel, SegmentSize, SubscriberScore
 from questline.runtime import Runtime
 from questline.scoring import regions
+from questline.scoring.churn import CHURN, churn_probability
 from questline.scoring.config import SCORE_NAMES, ScoreConfig, SegmentConfig, load_scores, load_segments
 from questline.scoring.daily import latest_day, refresh_daily, scan_daily
 from questline.scoring.features import features
@@ -26,7 +27,6 @@ from questline.scoring.segments import assign, sizes
 SNAPSHOTS = "scores"  # lake table of dated snapshots, partitioned by `as_of`
 OFFERS = "offers"  # lake table of next best offers, partitioned by `as_of`
 PARTITION = "as_of"
-CHURN = "churn_probability"
 LTV = "lifetime_value"
 PROFILE = ("tenure_days", "days_observed", "recency_days", "plan", "home_cell")  # features kept beside the scores
 CHANGED = "score.changed"
@@ -165,12 +165,6 @@ def _without_churn(scored: pl.DataFrame) -> pl.DataFrame:
     return scored.with_columns(pl.lit(None, pl.Float64).alias(CHURN))
 
 
-def churn_or_risk(frame: pl.DataFrame) -> pl.DataFrame:
-    """Lifetime value needs a churn probability; without a model the Risk score stands in for it (Risk / 100)."""
-    probability = pl.coalesce(pl.col(CHURN), pl.col("risk") / 100).clip(0.0, 1.0)
-    return frame.select("subscriber_id", probability.alias(CHURN))
-
-
 def _lifetime_value(rt: Runtime, table: pl.DataFrame, frame: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
     """subscriber_id and lifetime_value: an active imported version's values (null for subscribers it lacks), or
     the formula with the active version's configuration, or with `ml/ltv.yaml`'s when no version is active."""
@@ -183,7 +177,7 @@ def _lifetime_value(rt: Runtime, table: pl.DataFrame, frame: pl.DataFrame) -> tu
     monthly = table.select("subscriber_id", pl.col("revenue_30d").alias("monthly_revenue"))
     value = ltv.value_over_horizon(
         monthly,
-        churn_or_risk(frame),
+        frame.select("subscriber_id", churn_probability(rt.settings.base_churn, settings.churn_months)),
         horizon=settings.horizon_months,
         churn_months=settings.churn_months,
         discount=settings.monthly_discount,
