@@ -142,6 +142,10 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"freezes": {"allowed": 2, "per": 2}}, "streaks.0.freezes.per", "more than allowed"),
     ({"freezes": {"allowed": -1, "per": 2}}, "streaks.0.freezes.allowed", "greater than or equal"),
     ({"key": "Bad Key"}, "streaks.0.key", "pattern"),
+    ({"milestones": [7, 3]}, "streaks.0.milestones", "ascending"),
+    ({"milestones": [3, 3]}, "streaks.0.milestones", "ascending"),
+    ({"milestones": [0, 3]}, "streaks.0.milestones.0", "greater than or equal to 1"),
+    ({"milestones": []}, "streaks.0.milestones", "at least 1"),
     ({"colour": "red"}, "streaks.0.colour", "Extra inputs"),
 ]
 
@@ -441,14 +445,34 @@ def test_updates_store_changes_and_emit_each_event_once(rt: Runtime) -> None:
         f"streak.broken:a:texts:{day(2)}",
         f"streak.broken:a:texts:{day(5)}",
     ]
-    extended = [(e.subject, e.data["current"]) for e in events(rt) if e.type == "streak.extended"]
-    assert sorted(extended[:2]) == [("a", 3), ("b", 3)]
-    assert extended[2:] == [("b", 6), ("a", 6), ("b", 8)]  # a's new run of 1 after the break is no growth
+    # announced at the milestones 3, 7, 14...: b's 6 passes none; a's repaired 6 passes 3 again (it had fallen to 2)
+    extended = [(e.subject, e.data["current"], e.data["milestone"]) for e in events(rt) if e.type == "streak.extended"]
+    assert sorted(extended[:2]) == [("a", 3, 3), ("b", 3, 3)]
+    assert extended[2:] == [("a", 6, 3), ("b", 8, 7)]  # a's new run of 1 after the break is no growth
+
+
+def test_without_milestones_every_growth_is_announced(rt: Runtime) -> None:
+    streaks = config(definition(milestones=None))
+    for n in range(1, 5):
+        write(rt, {"a": "Q" * n}, [n - 1])
+        update_streaks(rt, day(n - 1), config=streaks)
+    found = [(e.data["current"], e.data["milestone"]) for e in events(rt) if e.type == "streak.extended"]
+    assert found == [(1, 1), (2, 2), (3, 3), (4, 4)]
+
+
+def test_a_late_repair_announces_only_the_highest_milestone_passed(rt: Runtime) -> None:
+    streaks = config(definition(milestones=[2, 4, 5, 9]))
+    write(rt, {"a": "Q.QQQQ"}, [0, 2, 3, 4, 5])
+    update_streaks(rt, day(5), config=streaks)  # a run of 4 after the gap: milestones 2 and 4 at once
+    write(rt, {"a": "QQQQQQ"}, [1])  # the gap filled: 6, past 5
+    update_streaks(rt, day(5), config=streaks)
+    found = [(e.data["previous"], e.data["current"], e.data["milestone"]) for e in events(rt)]
+    assert found == [(0, 4, 4), (4, 6, 5)]
 
 
 def test_event_keys_fit_the_outbox_even_for_very_long_ids(rt: Runtime) -> None:
     long_id = "p" * 128  # the longest id the tables hold
-    streaks = config(definition(key="k" * 63))
+    streaks = config(definition(key="k" * 63, milestones=None))
     write(rt, {long_id: "QQ"}, range(2))
     update_streaks(rt, day(1), config=streaks)
     write(rt, {long_id: "QQ."}, [2])

@@ -20,6 +20,8 @@ from questline.scoring.daily import empty_daily
 SHIPPED = Path(__file__).with_name("streaks.yaml")
 KEY = r"^[a-z][a-z0-9_]{0,62}$"
 OUTAGE = "outage_s"
+# Lengths at which a growing streak is announced (`streak.extended`): a push a day to everyone would be noise.
+MILESTONES = (3, 7, 14, 30, 60, 100, 180, 365)
 
 Period = Literal["day", "week"]
 Op = Literal[">=", ">", "<=", "<", "==", "!="]
@@ -126,6 +128,15 @@ class StreakDef(Spec):
     condition: Condition
     freezes: Freezes = Freezes()
     protect_outages: bool = True
+    # Announced when the current streak reaches one of these lengths; null announces every period it grows.
+    milestones: list[Annotated[int, Field(ge=1, le=10_000)]] | None = Field(default=list(MILESTONES), min_length=1)
+
+    @field_validator("milestones")
+    @classmethod
+    def _ascending(cls, milestones: list[int] | None) -> list[int] | None:
+        if milestones is not None and milestones != sorted(set(milestones)):
+            raise ValueError("must be ascending, each once")
+        return milestones
 
     @property
     def metrics(self) -> list[str]:

@@ -3,9 +3,10 @@ weeks in the operator's time zone, with freezes and outage protection (docs/stre
 
 `update_streaks` recomputes every streak from the whole daily table up to `as_of` (the pure stage in
 `streak_runs`), stores the rows that changed in table `streaks` and announces what subscribers see change in the
-outbox: `streak.extended` when a current streak grew, `streak.broken` when a streak of two or more that the table
-held ended. Recomputing from history is the incremental path: a late event that fills a gap simply yields the
-repaired streak, so there is no second way to reach a state, and re-running a day changes nothing."""
+outbox: `streak.extended` when a current streak reached one of its definition's milestones (or grew at all, for a
+definition without them), `streak.broken` when a streak of two or more that the table held ended. Recomputing from
+history is the incremental path: a late event that fills a gap simply yields the repaired streak, so there is no
+second way to reach a state, and re-running a day changes nothing."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def update_streaks(rt: Runtime, as_of: dt.date | None = None, *, config: StreakC
     result = evaluate(daily, config, as_of, runs_since=_watched_since(before))
     changed, gone = _changes(before, result.summary)
     time = dt.datetime.combine(as_of, dt.time(), tzinfo=rt.settings.tz)
-    extended, broken = _extended(before, result.summary), _broken(before, result.runs)
+    extended, broken = _extended(before, result.summary, config), _broken(before, result.runs)
     with rt.db.session() as session:
         _upsert(session, changed)
         _delete(session, gone)
@@ -124,20 +125,44 @@ def _watched_since(before: pl.DataFrame) -> dt.date | None:
     return oldest if isinstance(oldest, dt.date) else None
 
 
-def _extended(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
-    """Current streaks longer than the stored ones (a new subscriber's count from 0)."""
+def _extended(before: pl.DataFrame, after: pl.DataFrame, config: StreakConfig) -> pl.DataFrame:
+    """Current streaks that grew past a milestone of their definition since the stored value (a new subscriber's
+    count from 0), with the highest milestone reached; for a definition without milestones, every growth."""
     joined = after.join(before.select(*KEYS, "current"), on=KEYS, how="left", suffix="_stored")
-    grew = joined.filter(pl.col("current") > pl.col("current_stored").fill_null(0))
+    previous = pl.col("current_stored").fill_null(0)
+    grew = joined.filter(pl.col("current") > previous).with_columns(
+        pl.coalesce(*(_milestone(d, pl.col("current"), previous) for d in config.streaks)).alias("milestone")
+    )
+    announced = grew.filter(pl.col("milestone").is_not_null())
     key = pl.format("{}:{}:{}:{}:{}", pl.lit(EXTENDED), *KEYS, "last_period", "current")
     data = pl.struct(
         pl.col("streak_key").alias("streak"),
         "current",
         "longest",
-        pl.col("current_stored").fill_null(0).alias("previous"),
+        previous.alias("previous"),
+        "milestone",
         pl.col("last_period").dt.to_string(),
         "freezes_used",
     )
-    return grew.select(key.alias("key"), "subscriber_id", data.alias("data"))
+    return announced.select(key.alias("key"), "subscriber_id", data.alias("data"))
+
+
+def _milestone(definition: StreakDef, current: pl.Expr, previous: pl.Expr) -> pl.Expr:
+    """For this definition's rows, the highest milestone in (previous, current] (null if none was passed); the
+    current length itself when the definition announces every growth."""
+    marks = definition.milestones
+    if marks is None:
+        reached = current
+    else:
+
+        def passed(length: pl.Expr) -> pl.Expr:  # how many milestones a length has reached
+            return pl.sum_horizontal(*(length >= m for m in marks))
+
+        highest = passed(current).replace_strict(
+            {i + 1: m for i, m in enumerate(marks)}, default=None, return_dtype=pl.Int64
+        )
+        reached = pl.when(passed(current) > passed(previous)).then(highest)
+    return pl.when(pl.col("streak_key") == definition.key).then(reached.cast(pl.Int64))
 
 
 def _broken(before: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
