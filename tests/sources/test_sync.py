@@ -9,7 +9,7 @@ import yaml
 
 from questline.events import rejects
 from questline.events.stats import stats
-from questline.kit.errors import Invalid
+from questline.kit.errors import ConfigError
 from questline.kit.lake import Lake
 from questline.runtime import Runtime
 from questline.simulate import sources_document
@@ -105,7 +105,20 @@ def test_due_sources_follow_their_schedule(configured: Runtime) -> None:
 def test_a_document_naming_a_source_twice_is_refused(tmp_path: Path) -> None:
     first = sources_document("UTC")["sources"][0]
     (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"sources": [first, first]}))
-    with pytest.raises(Invalid) as caught:
+    with pytest.raises(ConfigError) as caught:
         service.load_document(tmp_path / "sources.yaml")
     assert caught.value.field == "sources"
     assert caught.value.message == f"source name used twice: {first['name']}"
+
+
+def test_a_format_error_is_named_in_the_documents_own_terms(tmp_path: Path) -> None:
+    source = sources_document("UTC")["sources"][0]
+    wrong = source | {"format": source["format"] | {"delimiter": ";;"}}
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump([wrong]))  # a list of sources is read too
+    with pytest.raises(ConfigError) as caught:
+        service.load_document(tmp_path / "sources.yaml")
+    assert caught.value.field == "sources.0.format.delimiter"
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(source | {"format": {"type": "xml"}}))
+    with pytest.raises(ConfigError) as caught:
+        service.load_document(tmp_path / "sources.yaml")
+    assert caught.value.field == "sources.0.format.type"

@@ -4,37 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from questline.kit.errors import Invalid, NotFound
+from questline.kit import documents
+from questline.kit.documents import read_document
+from questline.kit.errors import NotFound
 from questline.models import Source, SourceFile
-from questline.sources.spec import SourcesDocument, SourceSpec
+from questline.sources.spec import FORMAT_TYPES, SourcesDocument, SourceSpec
 
 
 def load_document(path: Path) -> list[SourceSpec]:
-    """Read a YAML file of `sources:` (or one source); relative paths in it are relative to the file."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise Invalid(f"cannot read {path}: {exc}".splitlines()[0], field="file") from None
-    if isinstance(data, dict) and "sources" not in data:
-        data = {"sources": [data]}
-    try:
-        document = SourcesDocument.model_validate(data)
-    except ValidationError as exc:
-        message, where = _first_error(exc)
-        raise Invalid(message, field=where) from None
+    """Read a YAML file of `sources:` (or one source, or a list of them); relative paths in it are relative to the
+    file."""
+    data = read_document(path)
+    if not isinstance(data, dict) or "sources" not in data:
+        data = {"sources": data if isinstance(data, list) else [data]}
+    document = documents.load_document(SourcesDocument, data, tags=FORMAT_TYPES, tag_field="type")
     base = path.resolve().parent
     return [spec.resolved(base) for spec in document.sources]
-
-
-def _first_error(exc: ValidationError) -> tuple[str, str]:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
-    return error["msg"].removeprefix("Value error, "), where or "sources"
 
 
 def save(session: Session, spec: SourceSpec) -> tuple[Source, bool]:

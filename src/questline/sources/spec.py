@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -84,10 +84,12 @@ class BerFormat(Spec):
     file_header: Literal["auto", "ts32297", "none"] = "auto"
 
 
+FORMATS = (CsvFormat, AsteriskFormat, JsonLinesFormat, ParquetFormat, CloudEventsFormat, TmfFormat, BerFormat)
 Format = Annotated[
     CsvFormat | AsteriskFormat | JsonLinesFormat | ParquetFormat | CloudEventsFormat | TmfFormat | BerFormat,
     Field(discriminator="type"),
 ]
+FORMAT_TYPES: tuple[str, ...] = tuple(t for f in FORMATS for t in get_args(f.model_fields["type"].annotation))
 
 
 # ---- mapping -------------------------------------------------------------------------------------------------------
