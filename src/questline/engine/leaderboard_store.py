@@ -13,7 +13,6 @@ import polars as pl
 
 from questline.engine.leaderboard_config import Board
 from questline.kit.errors import NotFound
-from questline.kit.lake import REPLACED
 from questline.runtime import Runtime
 
 TABLE = "leaderboards"
@@ -57,8 +56,7 @@ def pick(rt: Runtime, board: Board, as_of: dt.date | None) -> str:
 
 def load(rt: Runtime, value: str) -> pl.DataFrame:
     """The stored standings of one partition, from memory while its file is unchanged."""
-    # The lake's documented layout `<table>/<column>=<value>/`; a replaced partition is the one file REPLACED.
-    path = rt.lake.root / TABLE / f"{PARTITION}={value}" / REPLACED
+    path = rt.lake.replaced_file(TABLE, PARTITION, value)
     try:
         status = path.stat()
     except FileNotFoundError:

@@ -78,6 +78,11 @@ class Lake:
                 if stale.name != REPLACED:
                     stale.unlink()
 
+    def replaced_file(self, table: str, partition: str, value: object) -> Path:
+        """Where a replaced partition keeps its one file (absent until written): a reader may cache the content by
+        the file's identity, since a replacement is always a new file."""
+        return self._partition_dir(table, partition, value) / REPLACED
+
     def drop_partition(self, table: str, partition: str, value: object) -> None:
         directory = self._partition_dir(table, partition, value)
         with self._locked():
