@@ -52,7 +52,7 @@ def definition(period: str = "day", allowed: int = 0, per: int = 1, protect: boo
         "key": extra.pop("key", "texts"),
         "name": "Texts",
         "period": period,
-        "condition": extra.pop("condition", {"metric": "sms", "op": ">=", "value": 1}),
+        "condition": extra.pop("condition", {"field": "sms", "op": ">=", "value": 1}),
         "freezes": {"allowed": allowed, "per": per},
         "protect_outages": protect,
         **extra,
@@ -121,22 +121,22 @@ def test_the_freezes_examples_in_the_docs_hold() -> None:
 
 
 BAD: list[tuple[dict[str, Any], str, str]] = [
-    ({"condition": {"metric": "nope", "op": ">=", "value": 1}}, "streaks.0.condition.metric", "unknown metric"),
-    ({"condition": {"metric": "plan", "op": "==", "value": 1}}, "streaks.0.condition.metric", "unknown metric"),
-    ({"condition": {"metric": "active", "op": ">=", "value": 1}}, "streaks.0.condition.op", "flag"),
-    ({"condition": {"metric": "active", "op": "==", "value": 1}}, "streaks.0.condition.value", "flag"),
-    ({"condition": {"metric": "sms", "op": ">=", "value": True}}, "streaks.0.condition.value", "number"),
-    ({"condition": {"metric": "sms", "op": ">=", "value": "1"}}, "streaks.0.condition.value", "number"),
-    ({"condition": {"metric": "sms", "op": "~", "value": 1}}, "streaks.0.condition.op", "Input should be"),
+    ({"condition": {"field": "nope", "op": ">=", "value": 1}}, "streaks.0.condition.field", "unknown field 'nope'"),
+    ({"condition": {"field": "plan", "op": "==", "value": 1}}, "streaks.0.condition.field", "unknown field 'plan'"),
+    ({"condition": {"field": "active", "op": ">=", "value": 1}}, "streaks.0.condition.value", "is Boolean"),
+    ({"condition": {"field": "active", "op": "==", "value": 1}}, "streaks.0.condition.value", "is Boolean"),
+    ({"condition": {"field": "sms", "op": ">=", "value": True}}, "streaks.0.condition", "needs a number"),
+    ({"condition": {"field": "sms", "op": "==", "value": "1"}}, "streaks.0.condition.value", "is UInt32"),
+    ({"condition": {"field": "sms", "op": "~", "value": 1}}, "streaks.0.condition.op", "Input should be"),
     ({"condition": {"all": []}}, "streaks.0.condition.all", "at least 1"),
     (
         {
             "condition": {
-                "any": [{"metric": "sms", "op": ">=", "value": 1}, {"all": [{"metric": "x", "op": ">", "value": 0}]}]
+                "any": [{"field": "sms", "op": ">=", "value": 1}, {"all": [{"field": "x", "op": ">", "value": 0}]}]
             }
         },
-        "streaks.0.condition.any.1.all.0.metric",
-        "unknown metric",
+        "streaks.0.condition.any.1.all.0.field",
+        "unknown field 'x'",
     ),
     ({"period": "month"}, "streaks.0.period", "'day' or 'week'"),
     ({"freezes": {"allowed": 2, "per": 2}}, "streaks.0.freezes.per", "more than allowed"),
@@ -224,7 +224,7 @@ WEEK_CASES: list[tuple[str, str, dict[str, Any], int, tuple[int, int, int, int]]
     (
         "the condition holds over the week's total",
         weeks("Q.Q.Q", "QQ.Q", "Q", "QQQ"),
-        {"condition": {"metric": "sms", "op": ">=", "value": 3}},
+        {"condition": {"field": "sms", "op": ">=", "value": 3}},
         24,
         (1, 2, 21, 0),
     ),
@@ -370,7 +370,7 @@ def histories(draw: st.DrawFn) -> tuple[dict[str, str], dict[str, Any], int]:
         allowed=draw(st.integers(0, per - 1)),
         per=per,
         protect=draw(st.booleans()),
-        condition={"metric": "sms", "op": ">=", "value": draw(st.sampled_from([1, 2]))},
+        condition={"field": "sms", "op": ">=", "value": draw(st.sampled_from([1, 2]))},
     )
     return patterns, streak, draw(st.integers(0, days + 14))
 
