@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import multiprocessing
 import resource
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +27,7 @@ from questline.scoring.features import INPUTS, features
 from questline.scoring.scores import score
 from questline.scoring.segments import assign
 from questline.scoring.service import PROFILE
+from timing import best_in_fresh_processes
 
 AS_OF = dt.date(2026, 11, 30)
 PLANS = ("prepaid_s", "prepaid_m", "postpaid_l")
@@ -148,20 +147,6 @@ def measure(name: str, root: Path) -> tuple[float, int, float]:
     return seconds, rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def interleaved(root: Path, repeat: int) -> dict[str, tuple[float, int, float]]:
-    """Best time, rows and highest peak RSS of each run; runs alternate so that a noisy neighbour hits all alike."""
-    found = dict.fromkeys(RUNS, (float("inf"), 0, 0.0))
-    spawn = multiprocessing.get_context("spawn")
-    for _ in range(repeat):
-        for name in RUNS:
-            with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-                seconds, rows, peak = pool.submit(measure, name, root).result()
-            print(f"  {name}: {seconds:.2f} s, peak RSS {peak:.2f} GB", flush=True)  # shows the noise
-            best, _, highest = found[name]
-            found[name] = (min(best, seconds), rows, max(highest, peak))
-    return found
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=1_000_000)
@@ -178,7 +163,7 @@ def main() -> None:
             print(f"daily table: {rows:,} rows written in {time.perf_counter() - start:.1f} s")
         size = sum(f.stat().st_size for f in (root / TABLE).rglob("*.parquet")) / 1e9
         print(f"daily table: {size:.2f} GB of Parquet, {len(list((root / TABLE).iterdir()))} date partitions")
-        report(interleaved(root, args.repeat))
+        report(best_in_fresh_processes(measure, RUNS, root, args.repeat))
 
 
 def report(found: dict[str, tuple[float, int, float]]) -> None:

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import multiprocessing
 import resource
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +32,7 @@ from questline.engine.streaks import compute, evaluate, load_streaks, update_str
 from questline.kit.lake import Lake
 from questline.runtime import Runtime
 from questline.scoring.daily import PARTITION, TABLE, empty_daily, scan_daily
+from timing import best_in_fresh_processes
 
 AS_OF = dt.date(2026, 11, 30)
 ONE_DAY = dt.timedelta(days=1)
@@ -127,20 +126,6 @@ def measure(name: str, root: Path) -> tuple[float, int, float]:
     return seconds, rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def interleaved(root: Path, repeat: int) -> dict[str, tuple[float, int, float]]:
-    """Best time, rows and highest peak RSS of each run; runs alternate so that a noisy neighbour hits all alike."""
-    found = dict.fromkeys(RUNS, (float("inf"), 0, 0.0))
-    spawn = multiprocessing.get_context("spawn")
-    for _ in range(repeat):
-        for name in RUNS:
-            with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-                seconds, rows, peak = pool.submit(measure, name, root).result()
-            print(f"  {name}: {seconds:.2f} s, peak RSS {peak:.2f} GB", flush=True)  # shows the noise
-            best, _, highest = found[name]
-            found[name] = (min(best, seconds), rows, max(highest, peak))
-    return found
-
-
 # ---- storing -------------------------------------------------------------------------------------------------------
 
 
@@ -194,7 +179,7 @@ def main() -> None:
                 print(f"daily table, {n:,} subscribers: {rows:,} rows written in {time.perf_counter() - start:.1f} s")
         size = sum(f.stat().st_size for f in (full / TABLE).rglob("*.parquet")) / 1e9
         print(f"daily table: {size:.2f} GB of Parquet, {len(list((full / TABLE).iterdir()))} date partitions")
-        found = interleaved(full, args.repeat)
+        found = best_in_fresh_processes(measure, RUNS, full, args.repeat)
         report(found)
         print(f"storing, {args.store_subscribers:,} subscribers × {args.days} days, SQLite, best of {args.repeat}:")
         for name, (seconds, said) in storing(small, args.repeat).items():
