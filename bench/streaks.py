@@ -6,9 +6,9 @@ the same run: one polars group-by summing, per subscriber, the six columns the d
 The table is written to a lake like production's (lake table `daily`, one Parquet file per date, sorted by
 subscriber) and every run scans it as `update_streaks` does, in a fresh process that reports its own time and peak
 RSS; runs are interleaved. Timed: `compute` (every definition's current and longest streak) and `evaluate` with the
-runs ending in the last 28 days, as a next day's `update_streaks` asks for them. Then the storing side at a smaller
-scale (default 100,000 subscribers): `update_streaks` into a new SQLite database, a first run (every streak new) and
-the next day's run, beside `evaluate` alone, the computing inside such a run.
+recent runs a next day's `update_streaks` asks for (each definition's since its oldest live streak's last period).
+Then the storing side at a smaller scale (default 100,000 subscribers): `update_streaks` into a new SQLite
+database, a first run (every streak new) and the next day's run, beside `evaluate` alone, the computing inside it.
 
     .venv/bin/python bench/streaks.py [--subscribers 1000000] [--days 90] [--active 0.6] [--repeat 3]
                                       [--store-subscribers 100000] [--lake DIR]
@@ -36,8 +36,9 @@ from timing import best_in_fresh_processes
 
 AS_OF = dt.date(2026, 11, 30)
 ONE_DAY = dt.timedelta(days=1)
-# as far back as a next day's `update_streaks` asks for runs here: the oldest last week of a live weekly streak
-RUNS_SINCE = AS_OF - dt.timedelta(days=28)
+# as far back as a next day's `update_streaks` asks for each definition's runs here: the oldest last period of a
+# live streak - a day or two for the daily ones (freezes), four weeks for the weekly one
+RUNS_SINCE = {d.key: AS_OF - dt.timedelta(days=28 if d.period == "week" else 2) for d in load_streaks().streaks}
 COLUMNS = ("active", "data_bytes", "app_logins", "recharge_count", "bundle_count", "outage_s")
 PER_CELL = 40  # subscribers homed on one cell, as the simulator has them
 OUTAGE = 0.005  # a cell's chance of an outage on a day: ~1.8 outage days a year for each subscriber
@@ -196,7 +197,7 @@ def report(found: dict[str, tuple[float, int, float]]) -> None:
     )
     spent, rows, peak = found["evaluate"]
     print(
-        f"evaluate with the runs ending since {RUNS_SINCE}: {spent:.2f} s ({rows:,} runs), {spent / base:.2f}× the "
+        f"evaluate with each definition's recent runs: {spent:.2f} s ({rows:,} runs), {spent / base:.2f}× the "
         f"baseline, peak RSS {peak:.2f} GB"
     )
 

@@ -289,6 +289,17 @@ def test_runs_since_lists_the_recent_runs_and_marks_the_current_one() -> None:
     ]
 
 
+def test_runs_since_may_differ_per_definition() -> None:
+    streaks = config(definition(), definition(key="other"))
+    daily = daily_frame(rows({"a": "QQ.QQQ.Q"})).lazy()
+    found = evaluate(daily, streaks, day(7), runs_since={"texts": day(0)}).runs  # none asked for "other"
+    assert found.select("streak_key", "start", "end").rows() == [
+        ("texts", day(0), day(1)),
+        ("texts", day(3), day(5)),
+        ("texts", day(7), day(7)),
+    ]
+
+
 def test_a_hash_shared_by_two_subscribers_is_found_and_another_seed_used(monkeypatch: pytest.MonkeyPatch) -> None:
     real = streak_layout.subscriber_hash
     patterns = {"a": "QQ.Q", "b": "Q.QQ", "c": "QQQQ"}

@@ -68,9 +68,10 @@ def compute(daily: pl.LazyFrame, config: StreakConfig, as_of: dt.date) -> pl.Dat
 
 
 def evaluate(
-    daily: pl.LazyFrame, config: StreakConfig, as_of: dt.date, *, runs_since: dt.date | None = None
+    daily: pl.LazyFrame, config: StreakConfig, as_of: dt.date, *, runs_since: dt.date | dict[str, dt.date] | None = None
 ) -> Streaks:
-    """Every definition's summary, and its runs ending on or after `runs_since` (none when not given)."""
+    """Every definition's summary, and its runs ending on or after `runs_since`: one date for every definition, or
+    one per definition key (a definition without one, like none given, lists no runs)."""
     open_day = days_since_epoch(as_of)
     days = [d for d in config.streaks if d.period == "day"]
     weeks = [d for d in config.streaks if d.period == "week"]
@@ -95,8 +96,12 @@ def _of(layout: Layout, definitions: list[StreakDef]) -> list[StreakDef]:
     return [d for d in definitions if d.key in layout.slots]
 
 
-def _chain(layout: Layout, definition: StreakDef, open_idx: int, runs_since: dt.date | None) -> Streaks:
+def _chain(
+    layout: Layout, definition: StreakDef, open_idx: int, runs_since: dt.date | dict[str, dt.date] | None
+) -> Streaks:
     """Runs and summary of one definition from its laid-out periods."""
+    if isinstance(runs_since, dict):
+        runs_since = runs_since.get(definition.key)
     q, p = layout.flags(definition)
     periods = layout.frame.lazy().select(_grp, _idx, q.alias("q"), p.alias("p")).filter(pl.col("q") | pl.col("p"))
     timeline = _timeline(periods, open_idx) if definition.protect_outages else _unprotected(periods)

@@ -118,11 +118,11 @@ def _delete(session: Session, gone: pl.DataFrame) -> None:
 # ---- what to announce -------------------------------------------------------------------------------------------
 
 
-def _watched_since(before: pl.DataFrame) -> dt.date | None:
-    """The oldest last period of a stored streak of two or more: the runs that may have ended since end after it."""
-    watched = before.filter(pl.col("current") >= 2)
-    oldest = watched.get_column("last_period").min()
-    return oldest if isinstance(oldest, dt.date) else None
+def _watched_since(before: pl.DataFrame) -> dict[str, dt.date]:
+    """Per definition, the oldest last period of a stored streak of two or more: the runs that may have ended since
+    end after it (a weekly streak's weeks would otherwise pull every daily definition's runs back as far)."""
+    watched = before.filter(pl.col("current") >= 2).group_by("streak_key").agg(pl.col("last_period").min())
+    return dict(watched.iter_rows())
 
 
 def _extended(before: pl.DataFrame, after: pl.DataFrame, config: StreakConfig) -> pl.DataFrame:
