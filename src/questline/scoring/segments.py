@@ -62,7 +62,7 @@ def _rule(rule: Rule, schema: pl.Schema, optional: set[str], where: str) -> pl.E
         return pl.lit(False)  # an ML output not produced yet: the rule cannot hold
     for field, at in zip(fields, (f"{where}.field", f"{where}.value.field"), strict=False):
         if field not in schema:
-            raise ConfigError(f"unknown field {field!r}: the table has no such column", field=at)
+            raise ConfigError(f"unknown field {field!r}: not a column this condition can read", field=at)
     _check_types(rule, schema, where)
     return _compare(pl.col(rule.field), rule).fill_null(False)
 
