@@ -14,8 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from questline.kit.documents import Source, load_document
 from questline.kit.naming import refuse_repeats
 from questline.scoring.config import TAGS, Condition
-from questline.scoring.daily import METRICS as DAILY_METRICS
-from questline.scoring.daily import empty_daily
+from questline.scoring.daily import NUMERIC_METRICS, empty_daily
 from questline.scoring.segments import compile_condition, condition_fields
 
 SHIPPED = Path(__file__).with_name("streaks.yaml")
@@ -31,7 +30,7 @@ def _metric_schema() -> pl.Schema:
     """The daily columns a condition may test: the metrics a period adds up (a flag is true when any day's is); not
     the plan, the feature list or the event-type bits."""
     schema = empty_daily().collect_schema()
-    return pl.Schema({m.name: schema[m.name] for m in DAILY_METRICS})
+    return pl.Schema({name: schema[name] for name in NUMERIC_METRICS})
 
 
 METRIC_SCHEMA = _metric_schema()

@@ -129,7 +129,7 @@ ATTRIBUTES: tuple[Metric, ...] = (
 class Sparse:
     """A column computed from the few events that match `rows` by its own group-by, then joined: a filter inside the
     main group-by would be evaluated group by group, which is several times slower. `per_day` takes those events and
-    gives one row per (subscriber_id, date) with the column."""
+    gives one row per (subscriber_id, date) with one more column, which takes the name `name`."""
 
     name: str
     definition: str
@@ -138,8 +138,8 @@ class Sparse:
     empty: pl.Expr | None = None
 
 
-def _aggregated(name: str, expr: pl.Expr) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
-    return lambda rows: rows.group_by(*KEYS).agg(expr.alias(name))
+def _aggregated(expr: pl.Expr) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+    return lambda rows: rows.group_by(*KEYS).agg(expr)
 
 
 def most_frequent(counted: pl.LazyFrame, keys: str | list[str], value: str, count: str) -> pl.LazyFrame:
@@ -152,7 +152,7 @@ def most_frequent(counted: pl.LazyFrame, keys: str | list[str], value: str, coun
 def _most_used_cell(rows: pl.LazyFrame) -> pl.LazyFrame:
     """The cell with the most events of the day (counting per cell first: `mode()` in the group-by is slower)."""
     per_cell = rows.group_by(*KEYS, "cell").agg(pl.len().alias("n"))
-    return most_frequent(per_cell, list(KEYS), "cell", "n").rename({"cell": "home_cell"})
+    return most_frequent(per_cell, list(KEYS), "cell", "n")
 
 
 SPARSE: tuple[Sparse, ...] = (
@@ -160,13 +160,13 @@ SPARSE: tuple[Sparse, ...] = (
         "plan",
         "the last plan seen that day (`subscriber_activated` / `plan_changed`), else null",
         _type.is_in(list(PLAN_TYPES)) & pl.col("plan").is_not_null(),
-        _aggregated("plan", pl.col("plan").sort_by("event_time", "event_id").last()),
+        _aggregated(pl.col("plan").sort_by("event_time", "event_id").last()),
     ),
     Sparse(
         "features",
         "the distinct app features used that day, sorted",
         (_type == "feature_used") & pl.col("feature").is_not_null(),
-        _aggregated("features", pl.col("feature").unique().sort()),
+        _aggregated(pl.col("feature").unique().sort()),
         pl.lit([], pl.List(pl.String)),
     ),
     Sparse(
@@ -190,7 +190,8 @@ def daily_metrics(events: pl.LazyFrame) -> pl.LazyFrame:
     events = events.rename({EVENT_DATE: PARTITION})
     daily = events.group_by(*KEYS).agg(*(m.expr.alias(m.name) for m in (*METRICS, *ATTRIBUTES)))
     for column in SPARSE:
-        daily = daily.join(column.per_day(events.filter(column.rows)), on=KEYS, how="left")
+        found = column.per_day(events.filter(column.rows)).select(*KEYS, pl.exclude(KEYS).alias(column.name))
+        daily = daily.join(found, on=KEYS, how="left")
         if column.empty is not None:
             daily = daily.with_columns(pl.col(column.name).fill_null(column.empty))
     return daily.select(*KEYS, *DAILY_METRICS).sort(*KEYS)

@@ -84,12 +84,14 @@ class BerFormat(Spec):
     file_header: Literal["auto", "ts32297", "none"] = "auto"
 
 
-FORMATS = (CsvFormat, AsteriskFormat, JsonLinesFormat, ParquetFormat, CloudEventsFormat, TmfFormat, BerFormat)
 Format = Annotated[
     CsvFormat | AsteriskFormat | JsonLinesFormat | ParquetFormat | CloudEventsFormat | TmfFormat | BerFormat,
     Field(discriminator="type"),
 ]
-FORMAT_TYPES: tuple[str, ...] = tuple(t for f in FORMATS for t in get_args(f.model_fields["type"].annotation))
+# The union's tags, which error paths name but documents do not have (`sources.0.format.csv.delimiter`).
+FORMAT_TYPES: tuple[str, ...] = tuple(
+    tag for member in get_args(get_args(Format)[0]) for tag in get_args(member.model_fields["type"].annotation)
+)
 
 
 # ---- mapping -------------------------------------------------------------------------------------------------------
